@@ -1,0 +1,930 @@
+# cython: language_level=3, cdivision=True
+"""Compiled core: canonical encoding, XXH3-128 hashing, grid geometry.
+
+The encoding (format 1) is specified in ``_twin.py``, whose pure-Python encoder is
+the oracle this module is tested against byte for byte.  Everything here works on
+C buffers and integer arithmetic; Python objects are built only for results.
+"""
+
+cimport cython
+
+import datetime as _dt
+import decimal as _decimal
+import enum as _enum
+import sys as _sys
+from array import array as _array
+from pathlib import PurePath as _PurePath
+
+import xxhash as _xxhash
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.dict cimport PyDict_Next
+from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
+from cpython.long cimport PyLong_AsLongLongAndOverflow
+from cpython.object cimport PyObject
+from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_GET_LENGTH
+
+cdef extern from "Python.h":
+    bint PyUnicode_IS_COMPACT_ASCII(object)
+    void* PyUnicode_DATA(object)
+from libc.stdint cimport int64_t, uint64_t
+from libc.stdlib cimport free, malloc, qsort, realloc
+from libc.string cimport memcmp, memcpy
+
+from chunk_memo._registry import lookup_converter as _lookup_converter
+from chunk_memo._registry import type_name as _type_name
+from chunk_memo._twin import MAX_DEPTH as _TWIN_MAX_DEPTH
+from chunk_memo._twin import _decimal_text
+
+cdef extern from *:
+    """
+    /* With CHUNK_MEMO_NATIVE_XXH3 the build found the reference xxhash.h and XXH3
+       runs inline; otherwise digests come from the xxhash Python package.  Both
+       compute the same XXH3-128, canonical (big-endian) digest. */
+    #ifdef CHUNK_MEMO_NATIVE_XXH3
+    #define XXH_INLINE_ALL
+    #include <xxhash.h>
+    static const int cm_native_xxh3 = 1;
+    static void cm_xxh3_128(const char* data, size_t n, unsigned char* out) {
+        XXH128_canonical_t canonical;
+        XXH128_canonicalFromHash(&canonical, XXH3_128bits(data, n));
+        memcpy(out, canonical.digest, 16);
+    }
+    #else
+    static const int cm_native_xxh3 = 0;
+    static void cm_xxh3_128(const char* data, size_t n, unsigned char* out) {
+        (void)data; (void)n; (void)out;
+    }
+    #endif
+    """
+    const int cm_native_xxh3
+    void cm_xxh3_128(const char* data, size_t n, unsigned char* out)
+
+from cpython.unicode cimport PyUnicode_New
+cdef extern from "Python.h":
+    void* PyUnicode_1BYTE_DATA(object)
+
+NATIVE_XXH3 = bool(cm_native_xxh3)
+cdef const char* HEX_DIGITS = "0123456789abcdef"
+
+DEF INITIAL_CAPACITY = 256
+DEF SMALL_ENTRIES = 16
+DEF SMALL_SCRATCH = 512
+cdef int MAX_DEPTH = _TWIN_MAX_DEPTH
+cdef object _xxh3_128_hexdigest = _xxhash.xxh3_128_hexdigest
+cdef object _xxh3_128_digest = _xxhash.xxh3_128_digest
+cdef object _numpy = None
+
+
+cdef struct Span:
+    Py_ssize_t start
+    Py_ssize_t key_len
+    Py_ssize_t end
+
+
+# qsort has no context argument; sorting runs with the GIL held and the comparator
+# never re-enters the encoder, so one module-level base pointer is safe.
+cdef const char* _sort_base = NULL
+
+
+cdef int _compare_spans(const void* a, const void* b) noexcept nogil:
+    cdef const Span* x = <const Span*> a
+    cdef const Span* y = <const Span*> b
+    cdef Py_ssize_t n = x.key_len if x.key_len < y.key_len else y.key_len
+    cdef int c = memcmp(_sort_base + x.start, _sort_base + y.start, n)
+    if c != 0:
+        return c
+    return (x.key_len > y.key_len) - (x.key_len < y.key_len)
+
+
+cdef object _numpy_module():
+    global _numpy
+    if _numpy is None:
+        _numpy = _sys.modules.get("numpy", False) or False
+    return _numpy or None
+
+
+cdef class _Writer:
+    """A growable byte buffer that values are encoded into."""
+
+    cdef char* buf
+    cdef Py_ssize_t length
+    cdef Py_ssize_t capacity
+    cdef bint busy
+
+    def __cinit__(self):
+        self.buf = <char*> malloc(INITIAL_CAPACITY)
+        if self.buf == NULL:
+            raise MemoryError()
+        self.capacity = INITIAL_CAPACITY
+        self.length = 0
+
+    def __dealloc__(self):
+        free(self.buf)
+
+    cdef int reserve(self, Py_ssize_t extra) except -1:
+        cdef Py_ssize_t need = self.length + extra
+        cdef Py_ssize_t cap = self.capacity
+        cdef char* grown
+        if need <= cap:
+            return 0
+        while cap < need:
+            cap *= 2
+        grown = <char*> realloc(self.buf, cap)
+        if grown == NULL:
+            raise MemoryError()
+        self.buf = grown
+        self.capacity = cap
+        return 0
+
+    cdef inline int put(self, char c) except -1:
+        if self.length >= self.capacity:
+            self.reserve(1)
+        self.buf[self.length] = c
+        self.length += 1
+        return 0
+
+    cdef inline int put_raw(self, const char* p, Py_ssize_t n) except -1:
+        self.reserve(n)
+        memcpy(self.buf + self.length, p, n)
+        self.length += n
+        return 0
+
+    cdef inline int put_varint(self, uint64_t n) except -1:
+        self.reserve(10)
+        while n >= 0x80:
+            self.buf[self.length] = <char> ((n & 0x7F) | 0x80)
+            self.length += 1
+            n >>= 7
+        self.buf[self.length] = <char> n
+        self.length += 1
+        return 0
+
+    cdef int put_float(self, double x) except -1:
+        cdef uint64_t bits
+        if x != x:
+            bits = 0x7FF8000000000000ULL
+        else:
+            if x == 0.0:
+                x = 0.0
+            memcpy(&bits, &x, 8)
+        self.reserve(8)
+        cdef unsigned char* out = <unsigned char*> (self.buf + self.length)
+        out[0] = bits >> 56
+        out[1] = bits >> 48
+        out[2] = bits >> 40
+        out[3] = bits >> 32
+        out[4] = bits >> 24
+        out[5] = bits >> 16
+        out[6] = bits >> 8
+        out[7] = bits
+        self.length += 8
+        return 0
+
+    cdef int put_text(self, char tag, str s) except -1:
+        cdef Py_ssize_t n
+        cdef const char* utf8
+        if PyUnicode_IS_COMPACT_ASCII(s):
+            n = PyUnicode_GET_LENGTH(s)
+            self.reserve(n + 11)
+            self.buf[self.length] = tag
+            self.length += 1
+            self.put_varint(<uint64_t> n)
+            memcpy(self.buf + self.length, PyUnicode_DATA(s), n)
+            self.length += n
+            return 0
+        try:
+            utf8 = PyUnicode_AsUTF8AndSize(s, &n)
+        except UnicodeEncodeError:
+            raw = s.encode("utf-8", "surrogatepass")
+            self.put(tag)
+            self.put_varint(PyBytes_GET_SIZE(raw))
+            return self.put_raw(PyBytes_AS_STRING(raw), PyBytes_GET_SIZE(raw))
+        self.put(tag)
+        self.put_varint(<uint64_t> n)
+        return self.put_raw(utf8, n)
+
+    cdef int put_bytes(self, bytes raw) except -1:
+        self.put(b'b')
+        self.put_varint(<uint64_t> PyBytes_GET_SIZE(raw))
+        return self.put_raw(PyBytes_AS_STRING(raw), PyBytes_GET_SIZE(raw))
+
+    cdef int put_int(self, object v) except -1:
+        cdef int overflow = 0
+        cdef long long x = PyLong_AsLongLongAndOverflow(v, &overflow)
+        cdef uint64_t zigzag
+        if overflow == 0:
+            if x >= 0:
+                zigzag = (<uint64_t> x) << 1
+            else:
+                zigzag = ((<uint64_t> (-(x + 1))) << 1) + 1
+            self.put(b'i')
+            return self.put_varint(zigzag)
+        magnitude = -v if v < 0 else v
+        raw = (<object> magnitude).to_bytes((magnitude.bit_length() + 7) // 8, "big")
+        self.put(b'I')
+        self.put(b'\x01' if v < 0 else b'\x00')
+        self.put_varint(<uint64_t> PyBytes_GET_SIZE(raw))
+        return self.put_raw(PyBytes_AS_STRING(raw), PyBytes_GET_SIZE(raw))
+
+    cdef int sort_spans(self, Span* spans, Py_ssize_t n) except -1:
+        """Rewrite the ``n`` consecutive encoded entries in ``spans`` in canonical order."""
+        global _sort_base
+        cdef Py_ssize_t i, j, first = spans[0].start, total, pos
+        cdef Span held
+        cdef char small_scratch[SMALL_SCRATCH]
+        cdef char* scratch
+        _sort_base = self.buf
+        i = 1
+        while i < n and _compare_spans(&spans[i - 1], &spans[i]) <= 0:
+            i += 1
+        if i == n:
+            return 0
+        if n <= SMALL_ENTRIES:
+            for i in range(1, n):
+                held = spans[i]
+                j = i - 1
+                while j >= 0 and _compare_spans(&spans[j], &held) > 0:
+                    spans[j + 1] = spans[j]
+                    j -= 1
+                spans[j + 1] = held
+        else:
+            qsort(spans, n, sizeof(Span), _compare_spans)
+        total = self.length - first
+        if total <= SMALL_SCRATCH:
+            scratch = &small_scratch[0]
+        else:
+            scratch = <char*> malloc(total)
+        if scratch == NULL:
+            raise MemoryError()
+        pos = 0
+        for i in range(n):
+            memcpy(scratch + pos, self.buf + spans[i].start, spans[i].end - spans[i].start)
+            pos += spans[i].end - spans[i].start
+        memcpy(self.buf + first, scratch, total)
+        if scratch != &small_scratch[0]:
+            free(scratch)
+        return 0
+
+    cdef int fill_dict(self, dict d, Span* spans, int depth) except -1:
+        cdef Py_ssize_t i = 0, pos = 0
+        cdef PyObject* key
+        cdef PyObject* value
+        while PyDict_Next(d, &pos, &key, &value):
+            spans[i].start = self.length
+            self.encode(<object> key, depth + 1)
+            spans[i].key_len = self.length - spans[i].start
+            self.encode(<object> value, depth + 1)
+            spans[i].end = self.length
+            i += 1
+        return self.sort_spans(spans, i)
+
+    cdef int fill_set(self, object s, Span* spans, int depth) except -1:
+        cdef Py_ssize_t i = 0
+        for item in s:
+            spans[i].start = self.length
+            self.encode(item, depth + 1)
+            spans[i].end = self.length
+            spans[i].key_len = spans[i].end - spans[i].start
+            i += 1
+        return self.sort_spans(spans, i)
+
+    cdef int put_dict(self, dict d, int depth) except -1:
+        cdef Py_ssize_t n = len(d)
+        cdef Span small[SMALL_ENTRIES]
+        cdef Span* spans
+        self.put(b'd')
+        self.put_varint(<uint64_t> n)
+        if n == 0:
+            return 0
+        if n <= SMALL_ENTRIES:
+            return self.fill_dict(d, small, depth)
+        spans = <Span*> malloc(n * sizeof(Span))
+        if spans == NULL:
+            raise MemoryError()
+        try:
+            return self.fill_dict(d, spans, depth)
+        finally:
+            free(spans)
+
+    cdef int put_set(self, object s, int depth) except -1:
+        cdef Py_ssize_t n = len(s)
+        cdef Span small[SMALL_ENTRIES]
+        cdef Span* spans
+        self.put(b'S')
+        self.put_varint(<uint64_t> n)
+        if n == 0:
+            return 0
+        if n <= SMALL_ENTRIES:
+            return self.fill_set(s, small, depth)
+        spans = <Span*> malloc(n * sizeof(Span))
+        if spans == NULL:
+            raise MemoryError()
+        try:
+            return self.fill_set(s, spans, depth)
+        finally:
+            free(spans)
+
+    cdef int encode(self, object v, int depth) except -1:
+        cdef type t = type(v)
+        cdef Py_ssize_t i, n
+        if depth > MAX_DEPTH:
+            raise ValueError(f"value nested deeper than {MAX_DEPTH} levels (a cycle?)")
+        if t is str:
+            return self.put_text(b's', <str> v)
+        if t is int:
+            return self.put_int(v)
+        if t is float:
+            self.put(b'f')
+            return self.put_float(<double> v)
+        if t is tuple:
+            n = PyTuple_GET_SIZE(v)
+            self.put(b'l')
+            self.put_varint(<uint64_t> n)
+            for i in range(n):
+                self.encode(<object> PyTuple_GET_ITEM(v, i), depth + 1)
+            return 0
+        if t is list:
+            self.put(b'l')
+            self.put_varint(<uint64_t> PyList_GET_SIZE(v))
+            i = 0
+            # the list may not change length under us: nothing here runs user code
+            while i < PyList_GET_SIZE(v):
+                self.encode(<object> PyList_GET_ITEM(v, i), depth + 1)
+                i += 1
+            return 0
+        if t is dict:
+            return self.put_dict(<dict> v, depth)
+        if v is None:
+            return self.put(b'N')
+        if v is True:
+            return self.put(b'T')
+        if v is False:
+            return self.put(b'F')
+        if t is bytes:
+            return self.put_bytes(<bytes> v)
+        return self.encode_other(v, depth)
+
+    cdef int encode_other(self, object v, int depth) except -1:
+        if isinstance(v, _enum.Enum):
+            self.put(b'E')
+            self.put_text(b's', _type_name(type(v)))
+            return self.encode(v.value, depth + 1)
+        if isinstance(v, int):
+            return self.put_int(int(v))
+        if isinstance(v, float):
+            self.put(b'f')
+            return self.put_float(<double> v)
+        if isinstance(v, str):
+            return self.put_text(b's', str(v))
+        if isinstance(v, (bytes, bytearray)):
+            return self.put_bytes(bytes(v))
+        if isinstance(v, (list, tuple)):
+            self.put(b'l')
+            self.put_varint(<uint64_t> len(v))
+            for item in v:
+                self.encode(item, depth + 1)
+            return 0
+        if isinstance(v, dict):
+            return self.put_dict(dict(v), depth)
+        if isinstance(v, (set, frozenset)):
+            return self.put_set(v, depth)
+        if isinstance(v, complex):
+            self.put(b'c')
+            self.put_float(float(getattr(v, "real")))
+            return self.put_float(float(getattr(v, "imag")))
+        if isinstance(v, _dt.datetime):
+            return self.put_text(b'D', v.isoformat())
+        if isinstance(v, _dt.date):
+            return self.put_text(b'a', v.isoformat())
+        if isinstance(v, _dt.time):
+            return self.put_text(b't', v.isoformat())
+        if isinstance(v, _dt.timedelta):
+            self.put(b'e')
+            self.put_int(v.days)
+            self.put_int(v.seconds)
+            return self.put_int(v.microseconds)
+        if isinstance(v, _decimal.Decimal):
+            return self.put_text(b'M', _decimal_text(v))
+        if isinstance(v, _PurePath):
+            return self.put_text(b'P', v.as_posix())
+        np = _numpy_module()
+        if np is not None and isinstance(v, np.generic):
+            return self.encode_numpy_scalar(np, v)
+        if np is not None and isinstance(v, np.ndarray):
+            return self.encode_array(np, v, depth)
+        converter = _lookup_converter(type(v))
+        if converter is None:
+            raise TypeError(
+                f"chunk-memo cannot hash a value of type {_type_name(type(v))!r}: "
+                "use a supported type or register one with "
+                "chunk_memo.identity.register_type"
+            )
+        self.put(b'U')
+        self.put_text(b's', _type_name(type(v)))
+        return self.encode(converter(v), depth + 1)
+
+    cdef int encode_numpy_scalar(self, object np, object v) except -1:
+        if isinstance(v, np.bool_):
+            return self.put(b'T' if v else b'F')
+        if isinstance(v, np.integer):
+            return self.put_int(int(v))
+        if isinstance(v, np.floating):
+            self.put(b'f')
+            return self.put_float(float(v))
+        if isinstance(v, np.complexfloating):
+            c = complex(v)
+            self.put(b'c')
+            self.put_float(float(getattr(c, "real")))
+            return self.put_float(float(getattr(c, "imag")))
+        raise TypeError(f"chunk-memo cannot hash a NumPy scalar of type {_type_name(type(v))!r}")
+
+    cdef int encode_array(self, object np, object a, int depth) except -1:
+        dtype = a.dtype
+        if dtype.hasobject:
+            if dtype != np.dtype(object):
+                raise TypeError(f"chunk-memo cannot hash a NumPy array of dtype {dtype}")
+            dtype_text = "|O"
+        else:
+            if dtype.byteorder == ">" or (dtype.byteorder == "=" and _sys.byteorder == "big"):
+                dtype = dtype.newbyteorder("<")
+            dtype_text = dtype.str if dtype.names is None else repr(dtype.descr)
+        self.put(b'A')
+        self.put_text(b's', dtype_text)
+        self.put_varint(<uint64_t> a.ndim)
+        for dim in a.shape:
+            self.put_varint(<uint64_t> dim)
+        if dtype_text == "|O":
+            for item in a.ravel(order="C"):
+                self.encode(item, depth + 1)
+            return 0
+        raw = np.ascontiguousarray(a, dtype=dtype).tobytes()
+        self.put_varint(<uint64_t> PyBytes_GET_SIZE(raw))
+        return self.put_raw(PyBytes_AS_STRING(raw), PyBytes_GET_SIZE(raw))
+
+    cdef bytes take(self):
+        return PyBytes_FromStringAndSize(self.buf, self.length)
+
+    cdef str hexdigest(self):
+        """XXH3-128 of the buffer as 32 lowercase hex digits."""
+        cdef unsigned char digest[16]
+        cdef Py_ssize_t i
+        cdef unsigned char* text
+        if not cm_native_xxh3:
+            return _xxh3_128_hexdigest(self.take())
+        cm_xxh3_128(self.buf, self.length, digest)
+        out = PyUnicode_New(32, 127)
+        text = <unsigned char*> PyUnicode_1BYTE_DATA(out)
+        for i in range(16):
+            text[2 * i] = HEX_DIGITS[digest[i] >> 4]
+            text[2 * i + 1] = HEX_DIGITS[digest[i] & 15]
+        return out
+
+    cdef int digest_into(self, char* dest) except -1:
+        """Write the buffer's 16-byte XXH3-128 digest to ``dest``."""
+        if cm_native_xxh3:
+            cm_xxh3_128(self.buf, self.length, <unsigned char*> dest)
+            return 0
+        digest = _xxh3_128_digest(self.take())
+        memcpy(dest, PyBytes_AS_STRING(digest), 16)
+        return 0
+
+
+cdef _Writer _shared_writer = _Writer()
+
+
+cdef _Writer _acquire():
+    # A registered converter may call back into the encoder: give it a fresh writer.
+    if _shared_writer.busy:
+        return _Writer()
+    _shared_writer.busy = True
+    _shared_writer.length = 0
+    return _shared_writer
+
+
+cdef inline void _release(_Writer w):
+    if w is _shared_writer:
+        w.busy = False
+
+
+def encode(value):
+    """Canonical bytes of ``value`` (format 1, see ``chunk_memo._twin``)."""
+    cdef _Writer w = _acquire()
+    try:
+        w.encode(value, 0)
+        return w.take()
+    finally:
+        _release(w)
+
+
+def hash_hex(value):
+    """XXH3-128 of the canonical encoding of ``value``, as 32 hex digits."""
+    cdef _Writer w = _acquire()
+    try:
+        w.encode(value, 0)
+        return w.hexdigest()
+    finally:
+        _release(w)
+
+
+def hash_many(values):
+    """``[hash_hex(v) for v in values]``, without a Python call per value."""
+    cdef _Writer w = _acquire()
+    cdef list out = []
+    try:
+        for v in values:
+            w.length = 0
+            w.encode(v, 0)
+            out.append(w.hexdigest())
+        return out
+    finally:
+        _release(w)
+
+
+def list_header(Py_ssize_t count):
+    """The bytes that open an encoded list of ``count`` items."""
+    cdef _Writer w = _Writer()
+    w.put(b'l')
+    w.put_varint(<uint64_t> count)
+    return w.take()
+
+
+# ---------------------------------------------------------------------------
+# Grid geometry
+# ---------------------------------------------------------------------------
+
+cdef class Geometry:
+    """Bins of a grid: axis ``i`` has ``sizes[i]`` values cut into bins of ``bin_sizes[i]``.
+
+    Chunks are numbered by ordinal in row-major order over per-axis bin indices (the
+    last axis varies fastest); the points of a chunk are likewise row-major over the
+    chunk's per-axis values.  Every method is integer arithmetic.
+    """
+
+    cdef readonly Py_ssize_t n_axes
+    cdef readonly object n_chunks
+    cdef int64_t* sizes
+    cdef int64_t* bin_sizes
+    cdef int64_t* n_bins
+    cdef int64_t total
+
+    def __cinit__(self, sizes, bin_sizes):
+        cdef Py_ssize_t i
+        self.n_axes = len(sizes)
+        if len(bin_sizes) != self.n_axes:
+            raise ValueError("sizes and bin_sizes differ in length")
+        self.sizes = <int64_t*> malloc(max(self.n_axes, 1) * sizeof(int64_t))
+        self.bin_sizes = <int64_t*> malloc(max(self.n_axes, 1) * sizeof(int64_t))
+        self.n_bins = <int64_t*> malloc(max(self.n_axes, 1) * sizeof(int64_t))
+        if self.sizes == NULL or self.bin_sizes == NULL or self.n_bins == NULL:
+            raise MemoryError()
+        total = 1
+        for i in range(self.n_axes):
+            if sizes[i] < 0:
+                raise ValueError(f"axis {i} has negative size {sizes[i]}")
+            if bin_sizes[i] <= 0:
+                raise ValueError(f"axis {i} has bin size {bin_sizes[i]}; it must be > 0")
+            self.sizes[i] = sizes[i]
+            self.bin_sizes[i] = bin_sizes[i]
+            self.n_bins[i] = (sizes[i] + bin_sizes[i] - 1) // bin_sizes[i]
+            total *= self.n_bins[i]
+        if total >= (1 << 62):
+            raise ValueError(f"grid of {total} chunks is too large")
+        self.total = total
+        self.n_chunks = total
+
+    def __dealloc__(self):
+        free(self.sizes)
+        free(self.bin_sizes)
+        free(self.n_bins)
+
+    def bins_per_axis(self):
+        return tuple(self.n_bins[i] for i in range(self.n_axes))
+
+    cdef int check_ordinal(self, int64_t ordinal) except -1:
+        if ordinal < 0 or ordinal >= self.total:
+            raise IndexError(f"chunk ordinal {ordinal} outside [0, {self.total})")
+        return 0
+
+    def bin_indices(self, int64_t ordinal):
+        """Per-axis bin indices of chunk ``ordinal``."""
+        cdef Py_ssize_t i
+        cdef list out = [0] * self.n_axes
+        self.check_ordinal(ordinal)
+        for i in range(self.n_axes - 1, -1, -1):
+            out[i] = ordinal % self.n_bins[i]
+            ordinal //= self.n_bins[i]
+        return tuple(out)
+
+    def ordinal(self, bins):
+        """Chunk ordinal of per-axis bin indices ``bins``."""
+        cdef int64_t ordinal = 0, b
+        cdef Py_ssize_t i
+        if len(bins) != self.n_axes:
+            raise ValueError(f"expected {self.n_axes} bin indices, got {len(bins)}")
+        for i in range(self.n_axes):
+            b = bins[i]
+            if b < 0 or b >= self.n_bins[i]:
+                raise IndexError(f"bin {b} outside axis {i}'s {self.n_bins[i]} bins")
+            ordinal = ordinal * self.n_bins[i] + b
+        return ordinal
+
+    def bin_range(self, Py_ssize_t axis, int64_t b):
+        """``(start, stop)`` positions of bin ``b`` on ``axis``."""
+        if axis < 0 or axis >= self.n_axes:
+            raise IndexError(f"axis {axis} outside [0, {self.n_axes})")
+        if b < 0 or b >= self.n_bins[axis]:
+            raise IndexError(f"bin {b} outside axis {axis}'s {self.n_bins[axis]} bins")
+        start = b * self.bin_sizes[axis]
+        return start, min(start + self.bin_sizes[axis], self.sizes[axis])
+
+    def chunk_shape(self, int64_t ordinal):
+        """Per-axis number of values in chunk ``ordinal`` (the last bin may be short)."""
+        return tuple(stop - start for start, stop in
+                     (self.bin_range(i, b) for i, b in enumerate(self.bin_indices(ordinal))))
+
+    def locate(self, Py_ssize_t axis, int64_t position):
+        """``(bin, offset)`` of value ``position`` on ``axis``."""
+        if axis < 0 or axis >= self.n_axes:
+            raise IndexError(f"axis {axis} outside [0, {self.n_axes})")
+        if position < 0 or position >= self.sizes[axis]:
+            raise IndexError(f"position {position} outside axis {axis}'s {self.sizes[axis]} values")
+        return position // self.bin_sizes[axis], position % self.bin_sizes[axis]
+
+    def select(self, positions):
+        """The chunks a selection touches; ``positions[i]`` lists axis ``i``'s positions.
+
+        ``None`` for an axis selects all of it.  Positions are taken as a set.
+        """
+        if len(positions) != self.n_axes:
+            raise ValueError(f"expected {self.n_axes} position lists, got {len(positions)}")
+        return Selection(self, positions)
+
+
+cdef class Selection:
+    """Chunks touched by a per-axis selection, and the selected points inside each.
+
+    Touched chunks are numbered ``0 .. n_chunks-1`` in ordinal order; for each axis
+    the selected positions are grouped by bin (``axis_bins``) with their offsets
+    inside the bin (``axis_offsets``).
+    """
+
+    cdef readonly Geometry geometry
+    cdef readonly tuple axis_bins      # per axis: array('q') of touched bins
+    cdef readonly tuple axis_offsets   # per axis: list of array('q'), one per touched bin
+    cdef readonly object n_chunks
+    cdef readonly object n_points
+
+    def __cinit__(self, Geometry geometry, positions):
+        cdef Py_ssize_t i
+        cdef int64_t p, b, size, bin_size
+        bins_per_axis = []
+        offsets_per_axis = []
+        n_chunks = 1
+        n_points = 1
+        self.geometry = geometry
+        for i in range(geometry.n_axes):
+            size = geometry.sizes[i]
+            bin_size = geometry.bin_sizes[i]
+            if positions[i] is None:
+                chosen = range(size)
+            else:
+                chosen = sorted(set(positions[i]))
+                if chosen and (chosen[0] < 0 or chosen[-1] >= size):
+                    bad = chosen[0] if chosen[0] < 0 else chosen[-1]
+                    raise IndexError(f"position {bad} outside axis {i}'s {size} values")
+            touched = _array("q")
+            offsets = []
+            current = -1
+            for p in chosen:
+                b = p // bin_size
+                if b != current:
+                    touched.append(b)
+                    offsets.append(_array("q"))
+                    current = b
+                offsets[-1].append(p - b * bin_size)
+            bins_per_axis.append(touched)
+            offsets_per_axis.append(offsets)
+            n_chunks *= len(touched)
+            n_points *= len(chosen)
+        self.axis_bins = tuple(bins_per_axis)
+        self.axis_offsets = tuple(offsets_per_axis)
+        self.n_chunks = n_chunks
+        self.n_points = n_points
+
+    cdef list touched_bins(self, int64_t k):
+        cdef Py_ssize_t i, count
+        cdef list out = [0] * self.geometry.n_axes
+        if k < 0 or k >= self.n_chunks:
+            raise IndexError(f"touched chunk {k} outside [0, {self.n_chunks})")
+        for i in range(self.geometry.n_axes - 1, -1, -1):
+            count = len(self.axis_bins[i])
+            out[i] = k % count
+            k //= count
+        return out
+
+    @cython.boundscheck(False)
+    @cython.wraparound(False)
+    def ordinals(self):
+        """``array('q')`` of the touched chunks' ordinals, ascending."""
+        cdef Geometry g = self.geometry
+        cdef Py_ssize_t i, n_axes = g.n_axes
+        cdef int64_t k, total = self.n_chunks, ordinal
+        cdef int64_t[:] bins_i
+        out = _array("q", bytes(8 * total))
+        cdef int64_t[:] view = out
+        cdef int64_t* counter = <int64_t*> malloc(max(n_axes, 1) * sizeof(int64_t))
+        cdef int64_t* counts = <int64_t*> malloc(max(n_axes, 1) * sizeof(int64_t))
+        cdef int64_t** bins = <int64_t**> malloc(max(n_axes, 1) * sizeof(int64_t*))
+        kept = [self.axis_bins[i] for i in range(n_axes)]
+        try:
+            for i in range(n_axes):
+                counter[i] = 0
+                counts[i] = len(kept[i])
+                bins_i = kept[i] if counts[i] else _array("q", [0])
+                bins[i] = &bins_i[0]
+            for k in range(total):
+                ordinal = 0
+                for i in range(n_axes):
+                    ordinal = ordinal * g.n_bins[i] + bins[i][counter[i]]
+                view[k] = ordinal
+                i = n_axes - 1
+                while i >= 0:
+                    counter[i] += 1
+                    if counter[i] < counts[i]:
+                        break
+                    counter[i] = 0
+                    i -= 1
+        finally:
+            free(counter)
+            free(counts)
+            free(bins)
+        return out
+
+    def ordinal(self, int64_t k):
+        """Ordinal of the ``k``-th touched chunk."""
+        touched = self.touched_bins(k)
+        return self.geometry.ordinal([self.axis_bins[i][touched[i]]
+                                      for i in range(self.geometry.n_axes)])
+
+    @cython.boundscheck(False)
+    @cython.wraparound(False)
+    def positions(self, int64_t k):
+        """``array('q')`` of the selected points' flat positions inside touched chunk ``k``.
+
+        Positions are row-major over the chunk's own per-axis values, ascending.
+        """
+        cdef Geometry g = self.geometry
+        cdef Py_ssize_t i, n_axes = g.n_axes
+        cdef int64_t b, start, stop, flat, j, total = 1
+        touched = self.touched_bins(k)
+        lengths = []
+        chosen = []
+        for i in range(n_axes):
+            b = self.axis_bins[i][touched[i]]
+            start = b * g.bin_sizes[i]
+            stop = min(start + g.bin_sizes[i], g.sizes[i])
+            lengths.append(stop - start)
+            chosen.append(self.axis_offsets[i][touched[i]])
+            total *= len(chosen[i])
+        out = _array("q", bytes(8 * total))
+        cdef int64_t[:] view = out
+        cdef int64_t* counter = <int64_t*> malloc(max(n_axes, 1) * sizeof(int64_t))
+        try:
+            for i in range(n_axes):
+                counter[i] = 0
+            for j in range(total):
+                flat = 0
+                for i in range(n_axes):
+                    flat = flat * <int64_t> lengths[i] + <int64_t> chosen[i][counter[i]]
+                view[j] = flat
+                i = n_axes - 1
+                while i >= 0:
+                    counter[i] += 1
+                    if counter[i] < len(chosen[i]):
+                        break
+                    counter[i] = 0
+                    i -= 1
+        finally:
+            free(counter)
+        return out
+
+
+cdef class ChunkHasher:
+    """Hashes of chunks, built from precomputed per-(axis, bin) encodings.
+
+    The hashed bytes of chunk ``ordinal`` are ``prefix + segments[0][b0] + ... +
+    suffix``, which the caller arranges to equal the canonical encoding of the chunk's
+    identity (see ``chunk_memo.identity.chunk_hash``).  No Python object is built per
+    chunk except its digest.
+    """
+
+    cdef Geometry geometry
+    cdef bytes prefix
+    cdef bytes suffix
+    cdef list segments
+    cdef list segment_offsets
+    cdef int64_t* strides
+    cdef const char** segment_ptrs
+    cdef int64_t** offset_ptrs
+
+    def __dealloc__(self):
+        free(self.strides)
+        free(self.segment_ptrs)
+        free(self.offset_ptrs)
+
+    def __cinit__(self, Geometry geometry, bytes prefix, segments, bytes suffix):
+        cdef Py_ssize_t i
+        cdef int64_t[:] view
+        if len(segments) != geometry.n_axes:
+            raise ValueError("one list of bin segments per axis is required")
+        self.geometry = geometry
+        self.prefix = prefix
+        self.suffix = suffix
+        self.strides = <int64_t*> malloc(max(geometry.n_axes, 1) * sizeof(int64_t))
+        self.segment_ptrs = <const char**> malloc(max(geometry.n_axes, 1) * sizeof(char*))
+        self.offset_ptrs = <int64_t**> malloc(max(geometry.n_axes, 1) * sizeof(int64_t*))
+        if self.strides == NULL or self.segment_ptrs == NULL or self.offset_ptrs == NULL:
+            raise MemoryError()
+        stride = 1
+        for i in range(geometry.n_axes - 1, -1, -1):
+            self.strides[i] = stride
+            stride *= geometry.n_bins[i]
+        self.segments = []
+        self.segment_offsets = []
+        for i in range(geometry.n_axes):
+            if len(segments[i]) != geometry.n_bins[i]:
+                raise ValueError(f"axis {i} needs {geometry.n_bins[i]} segments")
+            self.segments.append(b"".join(segments[i]))
+            offsets = _array("q", [0])
+            running = 0
+            for seg in segments[i]:
+                running += len(seg)
+                offsets.append(running)
+            self.segment_offsets.append(offsets)
+            view = offsets
+            self.offset_ptrs[i] = &view[0]
+            self.segment_ptrs[i] = PyBytes_AS_STRING(<bytes> self.segments[i])
+
+    @cython.boundscheck(False)
+    @cython.wraparound(False)
+    cdef int fill(self, _Writer w, int64_t ordinal) except -1:
+        """Write the hashed bytes of chunk ``ordinal`` into ``w``."""
+        cdef Py_ssize_t i, n_axes = self.geometry.n_axes
+        cdef int64_t b, rest = ordinal
+        cdef int64_t* offsets
+        w.length = 0
+        w.put_raw(PyBytes_AS_STRING(self.prefix), PyBytes_GET_SIZE(self.prefix))
+        for i in range(n_axes):
+            b = rest // self.strides[i]
+            rest -= b * self.strides[i]
+            offsets = self.offset_ptrs[i]
+            w.put_raw(self.segment_ptrs[i] + offsets[b], offsets[b + 1] - offsets[b])
+        return w.put_raw(PyBytes_AS_STRING(self.suffix), PyBytes_GET_SIZE(self.suffix))
+
+    def encoded(self, int64_t ordinal):
+        """The bytes hashed for chunk ``ordinal``."""
+        cdef _Writer w = _Writer()
+        self.geometry.check_ordinal(ordinal)
+        self.fill(w, ordinal)
+        return w.take()
+
+    def hexdigest(self, int64_t ordinal):
+        """Hash of chunk ``ordinal`` as 32 hex digits."""
+        cdef _Writer w = _Writer()
+        self.geometry.check_ordinal(ordinal)
+        self.fill(w, ordinal)
+        return w.hexdigest()
+
+    def hexdigests(self, ordinals=None):
+        """Hex hashes of the chunks ``ordinals`` (default: all), as a list."""
+        cdef _Writer w = _Writer()
+        cdef int64_t o
+        if ordinals is None:
+            ordinals = range(self.geometry.total)
+        out = []
+        for o in ordinals:
+            self.geometry.check_ordinal(o)
+            self.fill(w, o)
+            out.append(w.hexdigest())
+        return out
+
+    def digests(self, ordinals=None):
+        """Raw 16-byte hashes of the chunks ``ordinals`` (default: all), concatenated."""
+        cdef _Writer w = _Writer()
+        cdef int64_t o, k = 0
+        cdef Py_ssize_t n = self.geometry.total if ordinals is None else len(ordinals)
+        out = bytearray(16 * n)
+        cdef char* dest = out
+        if ordinals is None:
+            for o in range(n):
+                self.fill(w, o)
+                w.digest_into(dest + 16 * o)
+            return bytes(out)
+        for o in ordinals:
+            self.geometry.check_ordinal(o)
+            self.fill(w, o)
+            w.digest_into(dest + 16 * k)
+            k += 1
+        return bytes(out)

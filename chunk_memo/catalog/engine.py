@@ -1,0 +1,195 @@
+"""One SQLAlchemy engine per (URL, process), and short retried transactions.
+
+Engines are kept in a registry keyed by ``(url, os.getpid())``.  A process created by
+``fork()`` inherits its parent's engines and their open SQLite connections, which it
+must neither use nor close (SQLite's "How To Corrupt" guide, section 2.6): the
+after-fork hook drops the inherited engines with ``dispose(close=False)`` and keeps
+the inherited driver connections referenced for the child's lifetime, so that not
+even the garbage collector closes them.  The child's first query opens its own
+engine.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Callable, ContextManager, TypeVar
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import OperationalError
+
+from .dialects import WRITE_OPTION, backend_for
+from .errors import CatalogBusyError
+
+T = TypeVar("T")
+
+#: File name of the default catalog inside a root.
+CATALOG_FILE_NAME = "catalog.sqlite"
+#: Total time a transaction keeps retrying "database is locked" before giving up.
+#: The busy timeout already waits 30 s per attempt; this is the last resort.
+LOCK_RETRY_SECONDS = 600.0
+_FIRST_RETRY_DELAY = 0.005
+_MAX_RETRY_DELAY = 1.0
+
+_engines: dict[tuple[str, int], Engine] = {}
+_engines_lock = threading.Lock()
+# Driver connections opened by this process and not yet closed, by id().
+_open_connections: dict[int, object] = {}
+# Connections inherited across fork(): referenced forever, never used, never closed.
+_inherited_connections: list[object] = []
+
+
+def default_url(root: str | os.PathLike) -> str:
+    """The URL of a root's own SQLite catalog, ``sqlite:///<root>/catalog.sqlite``.
+
+    Examples
+    --------
+    >>> default_url("/data/sweep")
+    'sqlite:////data/sweep/catalog.sqlite'
+    """
+    return f"sqlite:///{Path(os.path.abspath(os.fspath(root))) / CATALOG_FILE_NAME}"
+
+
+def get_engine(url: str | URL) -> Engine:
+    """This process's engine for ``url``, created on first use.
+
+    Parameters
+    ----------
+    url : str or sqlalchemy.engine.URL
+        A SQLAlchemy database URL.
+
+    Returns
+    -------
+    sqlalchemy.Engine
+        Configured with the backend's pragmas and transaction hooks; shared by every
+        catalog of this process that uses the same URL.
+    """
+    key = (url_string(url), os.getpid())
+    engine = _engines.get(key)
+    if engine is not None:
+        return engine
+    with _engines_lock:
+        engine = _engines.get(key)
+        if engine is None:
+            engine = _create_engine(key[0])
+            _engines[key] = engine
+    return engine
+
+
+def url_string(url: str | URL) -> str:
+    """``url`` as a string, password included (``str(URL)`` would mask it)."""
+    return url if isinstance(url, str) else url.render_as_string(hide_password=False)
+
+
+def display_url(url: str | URL) -> str:
+    """``url`` for messages: the password masked."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _create_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    backend = backend_for(parsed)
+    engine = create_engine(parsed, **backend.engine_arguments(parsed))
+    backend.configure_engine(engine)
+    event.listen(engine, "connect", _remember_connection)
+    event.listen(engine, "close", _forget_connection)
+    event.listen(engine, "close_detached", _forget_detached_connection)
+    return engine
+
+
+def _remember_connection(dbapi_connection, connection_record) -> None:
+    _open_connections[id(dbapi_connection)] = dbapi_connection
+
+
+def _forget_connection(dbapi_connection, connection_record) -> None:
+    _open_connections.pop(id(dbapi_connection), None)
+
+
+def _forget_detached_connection(dbapi_connection) -> None:
+    _open_connections.pop(id(dbapi_connection), None)
+
+
+def dispose_engine(url: str | URL) -> None:
+    """Close this process's pooled connections to ``url`` and forget its engine.
+
+    For tests and for tools that delete a catalog file; catalogs opened afterwards
+    get a fresh engine.
+    """
+    with _engines_lock:
+        engine = _engines.pop((url_string(url), os.getpid()), None)
+    if engine is not None:
+        engine.dispose()
+
+
+def _after_fork_in_child() -> None:
+    global _engines_lock
+    _engines_lock = threading.Lock()  # another thread may have held it at fork time
+    _inherited_connections.extend(_open_connections.values())
+    _open_connections.clear()
+    inherited = list(_engines.values())
+    _engines.clear()
+    for engine in inherited:
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def run_transaction(engine: Engine, work: Callable[[Connection], T], *, write: bool,
+                    around: Callable[[Connection], ContextManager] | None = None) -> T:
+    """Run ``work(connection)`` in one transaction, retrying while the database is locked.
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+        From :func:`get_engine`.
+    work : callable
+        Receives the connection; must be safe to run again from the start (every
+        catalog write is an idempotent upsert or delete).  Keep it short: on SQLite
+        a write transaction holds the database's only write lock.
+    write : bool
+        ``True`` takes the write lock up front (``BEGIN IMMEDIATE`` on SQLite);
+        ``False`` begins a deferred, read-only transaction.
+    around : callable, optional
+        ``around(connection)`` is a context manager entered before the transaction
+        begins and left after it ends (connection settings a transaction cannot
+        change, such as SQLite's ``foreign_keys``).
+
+    Returns
+    -------
+    object
+        What ``work`` returned.
+
+    Raises
+    ------
+    CatalogBusyError
+        The database stayed locked for :data:`LOCK_RETRY_SECONDS`.
+    """
+    backend = backend_for(engine.dialect.name)
+    deadline = time.monotonic() + LOCK_RETRY_SECONDS
+    delay = _FIRST_RETRY_DELAY
+    while True:
+        try:
+            with engine.connect() as connection:
+                if write:
+                    connection.execution_options(**{WRITE_OPTION: True})
+                with around(connection) if around else nullcontext():
+                    with connection.begin():
+                        return work(connection)
+        except OperationalError as error:
+            if not backend.is_lock_error(error):
+                raise
+            if time.monotonic() + delay > deadline:
+                raise CatalogBusyError(
+                    f"the catalog {display_url(engine.url)} stayed "
+                    f"locked for {LOCK_RETRY_SECONDS:.0f} s; another process holds its "
+                    "write lock (a long transaction, or a stale lock on a network "
+                    "filesystem, where SQLite must not be used)"
+                ) from error
+        time.sleep(delay * random.uniform(0.5, 1.5))
+        delay = min(delay * 2, _MAX_RETRY_DELAY)

@@ -114,7 +114,13 @@ def _encode_ext(obj: Any, allow_pickle: bool) -> msgpack.ExtType:
     if ext is not _NEEDS_PICKLE:
         return ext
     if allow_pickle:
-        return msgpack.ExtType(_EXT_PICKLE, pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+        try:
+            data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as error:  # noqa: BLE001 - pickle raises many types
+            raise TypeError(
+                f"cannot store a value of type {type(obj).__module__}.{type(obj).__qualname__}: "
+                f"msgpack has no form for it and pickle failed ({error})") from error
+        return msgpack.ExtType(_EXT_PICKLE, data)
     raise TypeError(
         f"cannot store a value of type {type(obj).__module__}.{type(obj).__qualname__} "
         f"without pickle: convert it to a supported type or allow pickle (allow_pickle=True)"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ChunkMemoError", "CorruptPayloadError", "UntrustedPayloadError"]
+__all__ = ["ChunkMemoError", "CorruptPayloadError", "UntrustedPayloadError", "CorruptChunkWarning"]
 
 
 class ChunkMemoError(Exception):
@@ -26,3 +26,7 @@ class CorruptPayloadError(ChunkMemoError):
 
 class UntrustedPayloadError(ChunkMemoError, ValueError):
     """A payload needs pickle to decode, but the cache was opened with trusted=False."""
+
+
+class CorruptChunkWarning(UserWarning):
+    """A stored chunk was unreadable; it was dropped and will be recomputed."""

@@ -34,7 +34,6 @@ from __future__ import annotations
 import datetime as _dt
 import decimal
 import enum
-import math
 import struct
 import sys
 from pathlib import PurePath

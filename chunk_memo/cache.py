@@ -1,0 +1,306 @@
+"""ChunkCache: a grid of a function's inputs, its identity, and where its chunks live.
+
+A cache ties together the grid (``grid.py``), the identity hashes
+(``identity.py``), and the root's chunk storage (``storage.py``: payload files plus
+catalog rows).  It runs nothing itself: the runners (``runners.py``) take a cache
+and an ``exec_fn``.  A *view* made by :meth:`ChunkCache.slice` shares everything
+but its selection of points.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from chunk_memo import discovery, identity
+from chunk_memo.grid import ChunkKey, Grid, normalize_axis_values
+from chunk_memo.metadata import cache_record
+from chunk_memo.planning import Plan
+
+DEFAULT_ROOT = ".chunk_memo"
+_ALIASES = {"cache_root": "root", "cache_chunk_spec": "chunk_spec"}
+
+
+class ChunkCache:
+    """Chunked memoization of a function over a grid of params and axis values.
+
+    Parameters follow ``SPEC.md``: ``root`` (alias ``cache_root``; default
+    ``./.chunk_memo``), ``chunk_spec`` (alias ``cache_chunk_spec``), ``axis_values``,
+    ``params``, ``collate_fn``, ``cache_chunk_enumerator``, ``chunk_hash_fn``,
+    ``cache_path_fn``, ``cache_version``, ``axis_order``, ``verbose``, ``profile``,
+    ``exclusive``, ``warn_on_overlap``; and ours: ``trusted`` (``False``: never
+    unpickle), ``catalog_url`` (default ``$CHUNK_MEMO_CATALOG_URL`` or SQLite under
+    the root) and ``durable`` (fsync payloads).
+
+    Examples
+    --------
+    >>> cache = ChunkCache(root=tmp, chunk_spec={"s": 2}, axis_values={"s": [1, 2, 3]},
+    ...                    params={"alpha": 0.4}, verbose=0)
+    >>> cache.grid.n_chunks
+    2
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike | None = None,
+        chunk_spec: Mapping[str, Any] | None = None,
+        axis_values: Mapping[str, Iterable] | None = None,
+        params: Mapping[str, Any] | None = None,
+        collate_fn: Callable[[list], Any] | None = None,
+        cache_chunk_enumerator: Callable[[dict], Sequence[ChunkKey]] | None = None,
+        chunk_hash_fn: Callable[[dict, ChunkKey, str], str] | None = None,
+        cache_path_fn: Callable[[dict, ChunkKey, str, str], Any] | None = None,
+        cache_version: str = "v1",
+        axis_order: Sequence[str] | None = None,
+        verbose: int = 1,
+        profile: bool = False,
+        exclusive: bool = False,
+        warn_on_overlap: bool = False,
+        *,
+        trusted: bool = True,
+        catalog_url: str | None = None,
+        durable: bool = False,
+        **aliases: Any,
+    ) -> None:
+        root, chunk_spec = _resolve_aliases(root, chunk_spec, aliases)
+        if axis_values is None:
+            raise TypeError("ChunkCache needs axis_values (use {} for a singleton cache)")
+        if not isinstance(cache_version, str):
+            raise TypeError(f"cache_version must be a str, got {cache_version!r}")
+        self.root = Path(DEFAULT_ROOT if root is None else root).absolute()
+        self.grid = Grid.build(axis_values, chunk_spec, axis_order)
+        self.collate_fn = collate_fn
+        self.cache_chunk_enumerator = cache_chunk_enumerator
+        self.chunk_hash_fn = chunk_hash_fn
+        self.cache_path_fn = cache_path_fn
+        self.cache_version = cache_version
+        self.verbose = verbose
+        self.profile = profile
+        self.exclusive = exclusive
+        self.warn_on_overlap = warn_on_overlap
+        self.trusted = trusted
+        self.catalog_url = catalog_url
+        self.durable = durable
+        self.selected_positions: dict[str, list[int]] = {}
+        self._params: dict | None = None
+        self._cache_hash: str | None = None
+        self._registered: str | None = None
+        self._storage_by_pid: tuple[int, Any] | None = None
+        if params is not None:
+            self.set_params(params)
+
+    # -- identity ------------------------------------------------------------------
+    @property
+    def params(self) -> dict:
+        return dict(self._params or {})
+
+    @property
+    def axis_values(self) -> dict[str, list]:
+        return {name: list(values) for name, values in self.grid.axis_values.items()}
+
+    @property
+    def chunk_spec(self) -> dict[str, int]:
+        return dict(self.grid.chunk_spec)
+
+    @property
+    def axis_order(self) -> tuple[str, ...]:
+        return self.grid.axis_order
+
+    @property
+    def own_params(self) -> dict:
+        """Params without keys that name an axis: what enters the identity."""
+        return identity.params_without_axes(self._params, self.grid.axis_order)
+
+    @property
+    def cache_hash(self) -> str:
+        if self._cache_hash is None:
+            self._cache_hash = identity.cache_hash(
+                self.own_params, self.grid.axis_values, self.grid.chunk_spec,
+                self.cache_version, self.grid.axis_order)
+        return self._cache_hash
+
+    @property
+    def cache_dir(self) -> Path:
+        """This cache's own directory under the root (``cache_path_fn`` paths resolve here)."""
+        return self.root / "caches" / self.cache_hash
+
+    def set_params(self, params: Mapping[str, Any]) -> None:
+        """Set params and refresh identity; keys naming an axis stay out of the identity."""
+        if not isinstance(params, Mapping):
+            raise TypeError(f"params must be a dict, got {type(params).__name__}: {params!r}")
+        for key in params:
+            if not isinstance(key, str):
+                raise TypeError(f"param names must be strings, got {key!r}")
+        identity.value_hash(dict(params))  # unsupported values fail here, naming their type
+        self._params = dict(params)
+        self._cache_hash = None
+        self._registered = None
+        self.register()
+
+    def register(self) -> None:
+        """Record this cache in the catalog (idempotent), checking exclusivity/overlap."""
+        if self._params is None:
+            raise ValueError("params are not set: call set_params(params) first")
+        if self._registered == self.cache_hash:
+            return
+        record = cache_record(self._params, self.grid, self.cache_version)
+        catalog = self.storage().catalog
+        discovery.check_overlaps(self, record, catalog)
+        catalog.register_cache(record)
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        self._registered = record.cache_hash
+
+    def storage(self):
+        """This process's :class:`~chunk_memo.storage.ChunkStorage` for the root."""
+        from chunk_memo.storage import ChunkStorage
+
+        pid = os.getpid()
+        if self._storage_by_pid is None or self._storage_by_pid[0] != pid:
+            storage = ChunkStorage(self.root, catalog_url=self.catalog_url,
+                                   durable=self.durable, trusted=self.trusted)
+            self._storage_by_pid = (pid, storage)
+        return self._storage_by_pid[1]
+
+    # -- chunks ----------------------------------------------------------------------
+    def chunk_hash(self, chunk_key: ChunkKey) -> str:
+        """Hash of one chunk: ``chunk_hash_fn`` if given, else params/key/version."""
+        if self.chunk_hash_fn is not None:
+            return str(self.chunk_hash_fn(self.own_params, chunk_key, self.cache_version))
+        return identity.chunk_hash(self.own_params, chunk_key, self.cache_version)
+
+    def chunk_hasher(self):
+        """The compiled batch hasher of this cache's grid, params and version."""
+        return self.grid.chunk_hasher(self.own_params, self.cache_version)
+
+    def resolved_chunk_keys(self) -> list[ChunkKey]:
+        """Chunk keys of this view: the enumerator's, or the grid's touched by the selection."""
+        plan = Plan(self)
+        if plan.keys is not None:
+            return list(plan.keys)
+        return [self.grid.chunk_key(o) for o in plan.selection.ordinals()]
+
+    def chunk_location(self, chunk_key: ChunkKey, chunk_hash: str) -> str | None:
+        """Payload location from ``cache_path_fn`` (relative to the root), else ``None``."""
+        if self.cache_path_fn is None:
+            return None
+        raw = Path(self.cache_path_fn(self.own_params, chunk_key, self.cache_version, chunk_hash))
+        path = (raw if raw.is_absolute() else self.cache_dir / raw).resolve()
+        root = self.root.resolve()
+        if path != root and root not in path.parents:
+            raise ValueError(f"cache_path_fn returned {str(raw)!r}, which escapes the root {root}")
+        return path.relative_to(root).as_posix()
+
+    def extend_axis_values(self, new_values: Mapping[str, Iterable]) -> None:
+        """Append values not yet present to existing axes; unchanged chunks are reused."""
+        merged = self.axis_values
+        for name, values in new_values.items():
+            if name not in merged:
+                raise KeyError(f"unknown axis {name!r}; axes are {list(self.axis_order)}")
+            known = {identity.encode(v) for v in merged[name]}
+            for value in normalize_axis_values(name, values):
+                if identity.encode(value) not in known:
+                    merged[name].append(value)
+                    known.add(identity.encode(value))
+        self.grid = Grid(self.grid.axis_order, {k: tuple(v) for k, v in merged.items()},
+                         self.grid.chunk_spec)
+        self._cache_hash = None
+        self._registered = None
+        if self._params is not None:
+            self.register()
+
+    # -- views -----------------------------------------------------------------------
+    def slice(self, params: Mapping[str, Any] | None = None, axis_indices: Mapping | None = None,
+              **axes: Any) -> "ChunkCache":
+        """A view of this cache scoped to some values or indices of its axes.
+
+        Select by value (``strat=["a"]``; one value means ``[value]``) or by index
+        (``axis_indices={"s": slice(0, 3)}``), not both.
+        """
+        view = copy.copy(self)
+        view.selected_positions = self._positions_for(axis_indices, axes)
+        if params is not None:
+            view.set_params(params)
+        return view
+
+    def _positions_for(self, axis_indices: Mapping | None, axes: Mapping) -> dict[str, list[int]]:
+        if axis_indices is not None and axes:
+            raise ValueError(
+                f"select by values ({sorted(axes)}) or by axis_indices "
+                f"({sorted(axis_indices)}), not both")
+        wanted = axis_indices if axis_indices is not None else axes
+        if wanted and not self.grid.axis_order:
+            raise ValueError(f"this cache has no axes; cannot select {dict(wanted)!r}")
+        positions = dict(self.selected_positions)
+        for name, spec in (wanted or {}).items():
+            if name not in self.grid.axis_values:
+                raise KeyError(f"unknown axis {name!r}; axes are {list(self.axis_order)}")
+            if axis_indices is not None:
+                chosen = self.grid.positions_for_indices(name, spec)
+            else:
+                chosen = self.grid.positions_for_values(name, spec)
+            previous = positions.get(name)
+            if previous is not None:
+                chosen = [p for p in chosen if p in set(previous)]
+            positions[name] = sorted(set(chosen))
+        return positions
+
+    def cache_status(self, axis_indices: Mapping | None = None, **axes: Any) -> dict:
+        """Cached and missing chunks of this view (narrowed by values or indices)."""
+        view = self.slice(None, axis_indices, **axes) if (axis_indices or axes) else self
+        plan = Plan(view)
+        storage = self.storage()
+        index_of = {name: {identity.encode(v): i for i, v in enumerate(values)}
+                    for name, values in self.grid.axis_values.items()}
+        status = {
+            "cache_hash": self.cache_hash if self._params is not None else None,
+            "params": self.params,
+            "axis_values": view.selected_axis_values(),
+            "axis_order": list(self.axis_order),
+            "axis_chunk_maps": {
+                name: {v: i // self.grid.chunk_spec[name] for i, v in enumerate(values)}
+                for name, values in view.selected_axis_values().items()
+            },
+            "total_chunks": len(plan),
+            "cached_chunks": [], "cached_chunk_indices": [],
+            "missing_chunks": [], "missing_chunk_indices": [],
+        }
+        for batch in plan.batches():
+            present = storage.existing(c.chunk_hash for c in batch)
+            for chunk in batch:
+                key = plan.key_of(chunk)
+                kind = "cached" if chunk.chunk_hash in present else "missing"
+                status[f"{kind}_chunks"].append(key)
+                status[f"{kind}_chunk_indices"].append({
+                    axis: [index_of[axis].get(identity.encode(v)) for v in values]
+                    for axis, values in key})
+        return status
+
+    def selected_axis_values(self) -> dict[str, list]:
+        return {name: ([values[p] for p in self.selected_positions[name]]
+                       if name in self.selected_positions else list(values))
+                for name, values in self.grid.axis_values.items()}
+
+    # -- discovery (answered by catalog queries; see discovery.py) -------------------
+    discover_caches = classmethod(discovery.discover_caches)
+    find_compatible_caches = classmethod(discovery.find_compatible_caches)
+    load_from_cache = classmethod(discovery.load_from_cache)
+    auto_load = classmethod(discovery.auto_load)
+
+    def __repr__(self) -> str:
+        sizes = {name: len(v) for name, v in self.grid.axis_values.items()}
+        return (f"ChunkCache(root={str(self.root)!r}, axes={sizes}, "
+                f"chunk_spec={self.chunk_spec}, params={self._params!r})")
+
+
+def _resolve_aliases(root: Any, chunk_spec: Any, aliases: dict) -> tuple[Any, Any]:
+    given = {"root": root, "chunk_spec": chunk_spec}
+    for alias, value in aliases.items():
+        if alias not in _ALIASES:
+            raise TypeError(f"ChunkCache() got an unexpected keyword argument {alias!r}")
+        name = _ALIASES[alias]
+        if given[name] is not None:
+            raise TypeError(f"pass either {name!r} or its alias {alias!r}, not both")
+        given[name] = value
+    return given["root"], given["chunk_spec"]

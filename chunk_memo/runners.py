@@ -1,0 +1,190 @@
+"""Runners: execute what a cache view is missing, store it, return the collated output.
+
+``run`` and ``run_streaming`` work on the cache's own chunks; ``run_chunks`` and
+``run_chunks_streaming`` on explicit chunk keys.  They plan in batches
+(``planning.py``), ask the catalog once per batch which chunks exist, load cached
+payloads (whole or just the selected points), execute missing chunks whole, and
+commit finished chunks in small batches.  When ``exec_fn`` raises, every chunk
+finished before is committed, then the exception propagates unchanged.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+from chunk_memo.planning import Plan, PlannedChunk
+from chunk_memo.progress import Progress
+from chunk_memo.storage import MISSING
+
+__all__ = ["Diagnostics", "run", "run_streaming", "run_chunks", "run_chunks_streaming"]
+
+
+@dataclass
+class Diagnostics:
+    """What a run did.
+
+    ``total_chunks`` chunks were planned: ``cached_chunks`` were served from storage,
+    ``executed_chunks`` computed, ``partial_chunks`` served partly (only some of
+    their points stored).  ``stream_flushes`` counts chunk writes and
+    ``max_stream_items`` the most points held for one write.
+    """
+
+    total_chunks: int = 0
+    cached_chunks: int = 0
+    executed_chunks: int = 0
+    partial_chunks: int = 0
+    merges: int = 0
+    max_stream_items: int = 0
+    stream_flushes: int = 0
+    max_parallel_items: int = 0
+
+
+def run(cache, exec_fn: Callable, collate_fn: Callable | None = None) -> tuple[Any, Diagnostics]:
+    """Run the missing chunks of ``cache`` (or of a slice) and return ``(output, diagnostics)``.
+
+    ``output`` is ``collate_fn(list_of_chunk_outputs)`` (default: the list itself),
+    where a chunk's output is the list of its selected points' outputs in cartesian
+    order, or the whole object ``exec_fn`` returned when that was not one output per
+    point.
+    """
+    return _run(cache, exec_fn, Plan(cache), collate_fn, keep=True)
+
+
+def run_streaming(cache, exec_fn: Callable, collate_fn: Callable | None = None) -> Diagnostics:
+    """Like :func:`run`, but only writes to disk: nothing is kept or loaded."""
+    return _run(cache, exec_fn, Plan(cache), collate_fn, keep=False)[1]
+
+
+def run_chunks(chunk_keys: Sequence, exec_fn: Callable, cache=None,
+               collate_fn: Callable | None = None) -> tuple[Any, Diagnostics]:
+    """:func:`run` over explicit ``chunk_keys`` of ``cache`` (already sliced if needed)."""
+    _require_cache(cache)
+    return _run(cache, exec_fn, Plan(cache, chunk_keys), collate_fn, keep=True)
+
+
+def run_chunks_streaming(chunk_keys: Sequence, exec_fn: Callable, cache=None,
+                         collate_fn: Callable | None = None) -> Diagnostics:
+    """:func:`run_streaming` over explicit ``chunk_keys`` of ``cache``."""
+    _require_cache(cache)
+    return _run(cache, exec_fn, Plan(cache, chunk_keys), collate_fn, keep=False)[1]
+
+
+def _require_cache(cache) -> None:
+    if cache is None:
+        raise TypeError("run_chunks needs the cache: run_chunks(keys, exec_fn, cache=cache)")
+
+
+def _run(cache, exec_fn: Callable, plan: Plan, collate_fn: Callable | None,
+         keep: bool) -> tuple[Any, Diagnostics]:
+    if not callable(exec_fn):
+        raise TypeError(f"exec_fn must be callable, got {exec_fn!r}")
+    cache.register()
+    started = time.perf_counter()
+    storage = cache.storage()
+    call = bind_exec_fn(exec_fn, cache)
+    diag = Diagnostics(total_chunks=len(plan))
+    outputs: list | None = [] if keep else None
+    progress = Progress(cache.verbose, diag.total_chunks, plan.n_points,
+                        label="run" if keep else "run_streaming")
+    timings = {"status": 0.0, "load": 0.0, "execute": 0.0}
+    try:
+        for batch in plan.batches():
+            tick = time.perf_counter()
+            rows = storage.rows(chunk.chunk_hash for chunk in batch)
+            timings["status"] += time.perf_counter() - tick
+            for chunk in batch:
+                result = _serve(storage, chunk, rows.get(chunk.chunk_hash), keep, diag,
+                                progress, timings)
+                if result is MISSING:
+                    result = _execute(cache, plan, chunk, call, storage, rows, diag,
+                                      progress, timings)
+                if keep:
+                    outputs.append(result)
+    finally:
+        storage.flush()
+        progress.close(diag)
+        if cache.profile and cache.verbose >= 1:
+            print(f"[chunk-memo] profile total_s={time.perf_counter() - started:.3f} "
+                  + " ".join(f"{k}_s={v:.3f}" for k, v in timings.items()))
+    if not keep:
+        return None, diag
+    collate = collate_fn or cache.collate_fn
+    return (collate(outputs) if collate is not None else outputs), diag
+
+
+def _serve(storage, chunk: PlannedChunk, row, keep: bool, diag: Diagnostics,
+           progress: Progress, timings: dict) -> Any:
+    """The stored output of ``chunk`` (``None`` when not kept), or ``MISSING``."""
+    if row is None:
+        return MISSING
+    wanted = chunk.positions
+    if row.n_items is not None and row.n_present < row.n_items:
+        stored = _present_positions(row)
+        selected = range(chunk.n_points) if wanted is None else wanted
+        available = [p for p in selected if p in stored]
+        if len(available) < len(selected):
+            diag.partial_chunks += 1
+            progress.reused(chunk.chunk_hash, partial=True)
+            return storage.load(chunk.chunk_hash, available, row) if keep else None
+        wanted = available
+    if not keep:
+        diag.cached_chunks += 1
+        progress.reused(chunk.chunk_hash)
+        return None
+    tick = time.perf_counter()
+    result = storage.load(chunk.chunk_hash, wanted, row)
+    timings["load"] += time.perf_counter() - tick
+    if result is not MISSING:
+        diag.cached_chunks += 1
+        progress.reused(chunk.chunk_hash)
+    return result
+
+
+def _execute(cache, plan: Plan, chunk: PlannedChunk, call: Callable, storage, rows: dict,
+             diag: Diagnostics, progress: Progress, timings: dict) -> Any:
+    key = plan.key_of(chunk)
+    tick = time.perf_counter()
+    output = call(key)
+    timings["execute"] += time.perf_counter() - tick
+    storage.save(chunk.chunk_hash, output, chunk.n_points, cache_hash=cache.cache_hash,
+                 location=cache.chunk_location(key, chunk.chunk_hash),
+                 previous=rows.get(chunk.chunk_hash), defer=True)
+    diag.executed_chunks += 1
+    diag.stream_flushes += 1
+    diag.max_stream_items = max(diag.max_stream_items, chunk.n_points)
+    progress.executed(chunk.chunk_hash, key, chunk.n_points)
+    if chunk.positions is not None and isinstance(output, list) and len(output) == chunk.n_points:
+        return [output[p] for p in chunk.positions]
+    return output
+
+
+def _present_positions(row) -> set[int]:
+    bitmap = row.present or b""
+    return {i for i in range(row.n_items) if bitmap[i // 8] >> (i % 8) & 1}
+
+
+def bind_exec_fn(exec_fn: Callable, cache) -> Callable[[tuple], Any]:
+    """``key -> exec_fn(params, **axis_lists, **fixed)``.
+
+    ``fixed`` holds params that ``exec_fn`` declares by name but that are not axes of
+    this cache (an axis fixed as a param).
+    """
+    params = cache.params
+    axes = set(cache.axis_order)
+    fixed = {}
+    try:
+        signature = inspect.signature(exec_fn)
+    except (TypeError, ValueError):
+        signature = None
+    if signature is not None:
+        for name in list(signature.parameters)[1:]:
+            if name not in axes and name in params:
+                fixed[name] = params[name]
+
+    def call(key: tuple) -> Any:
+        return exec_fn(params, **{axis: list(values) for axis, values in key}, **fixed)
+
+    return call

@@ -1,28 +1,48 @@
-"""Plan the quick start's sweep: its grid, chunk keys, hashes and a selection.
+"""The quick start, end to end: a sweep, a re-run, a slice, and a longer axis.
 
-The runners arrive with the public API (issue 4); until then this example shows
-what the compiled core decides before any work runs.
+Run it twice: the second time everything is reused from the default root,
+./.chunk_memo (a SQLite catalog and the chunk files).
 """
 
-from chunk_memo import identity
-from chunk_memo.grid import Grid
+from chunk_memo import ChunkCache, run
+
+
+def exec_fn(params, strat, s):
+    outputs = []
+    for strat_value in strat:
+        for s_value in s:
+            outputs.append({"strat": strat_value, "s": s_value,
+                            "value": params["alpha"] * (len(strat_value) + s_value)})
+    return outputs
+
+
+def report(what, diag):
+    print(f"{what}: executed {diag.executed_chunks} of {diag.total_chunks} chunks, "
+          f"reused {diag.cached_chunks}")
+
 
 params = {"alpha": 0.4}
 axis_values = {"strat": ["aaa", "bb"], "s": [1, 2, 3, 4]}
-chunk_spec = {"strat": 1, "s": 3}
 
-grid = Grid.build(axis_values, chunk_spec)
-print(f"{grid.n_points} points in {grid.n_chunks} chunks, axis order {grid.axis_order}")
-print("cache hash:", identity.cache_hash(params, grid.axis_values, grid.chunk_spec,
-                                         "v1", grid.axis_order))
+memo = ChunkCache(
+    chunk_spec={"strat": 1, "s": 3},
+    axis_values=axis_values,
+    params=params,
+    verbose=0,
+)
 
-hasher = grid.chunk_hasher(params, "v1")
-for ordinal, (key, chunk_hash) in enumerate(zip(grid.iter_chunk_keys(), hasher.hexdigests())):
-    print(f"chunk {ordinal}: {chunk_hash}  {key}")
+output, diag = run(memo, exec_fn)
+report("first run", diag)
+print("first chunk:", output[0])
 
-selection = grid.select({"strat": grid.positions_for_values("strat", ["aaa"]),
-                         "s": grid.positions_for_indices("s", slice(1, 4))})
-for k in range(selection.n_chunks):
-    ordinal = selection.ordinal(k)
-    print(f"slice strat=['aaa'], s[1:4] reads chunk {ordinal} at positions "
-          f"{list(selection.positions(k))}")
+output, diag = run(memo, exec_fn)
+report("second run", diag)
+
+sliced = memo.slice(params, strat=["bb"], s=[2, 4])
+output, diag = run(sliced, exec_fn)
+report("slice strat=['bb'], s=[2, 4]", diag)
+print("slice output:", output)
+
+memo.extend_axis_values({"s": [5, 6]})
+output, diag = run(memo, exec_fn)
+report("after adding s=5, 6", diag)

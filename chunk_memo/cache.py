@@ -136,7 +136,6 @@ class ChunkCache:
         identity.value_hash(dict(params))  # unsupported values fail here, naming their type
         self._params = dict(params)
         self._cache_hash = None
-        self._registered = None
         self.register()
 
     def register(self) -> None:
@@ -145,12 +144,13 @@ class ChunkCache:
             raise ValueError("params are not set: call set_params(params) first")
         if self._registered == self.cache_hash:
             return
-        record = cache_record(self._params, self.grid, self.cache_version)
         catalog = self.storage().catalog
-        discovery.check_overlaps(self, record, catalog)
-        catalog.register_cache(record)
+        if not catalog.has_cache(self.cache_hash):
+            record = cache_record(self._params, self.grid, self.cache_version)
+            discovery.check_overlaps(self, record, catalog)
+            catalog.register_cache(record)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        self._registered = record.cache_hash
+        self._registered = self.cache_hash
 
     def storage(self):
         """This process's :class:`~chunk_memo.storage.ChunkStorage` for the root."""

@@ -112,6 +112,12 @@ class CacheQueries:
                 )
         return self.register_cache(new_record)
 
+    def has_cache(self, cache_hash: str) -> bool:
+        """Whether this root has the cache ``cache_hash`` (one indexed lookup)."""
+        sql = self._sql
+        return self._read(lambda connection: connection.execute(
+            sql.cache_id, {"root": self._root_id, "cache": cache_hash}).scalar()) is not None
+
     def get_cache(self, cache_hash: str) -> Optional[CacheRecord]:
         """The full record of one cache of this root, or ``None`` when it is unknown."""
         sql = self._sql

@@ -611,3 +611,14 @@ class TestRecords:
                       metadata=b"")
         with pytest.raises(error, match=re.escape(message)):
             CacheRecord(**{**fields, **change})
+
+
+def test_has_cache(tmp_path):
+    from chunk_memo.catalog import Catalog, CacheRecord
+
+    catalog = Catalog(tmp_path)
+    record = CacheRecord("ab" * 16, "p", "v", "s", "o", "v1", b"")
+    assert not catalog.has_cache(record.cache_hash)
+    catalog.register_cache(record)
+    assert catalog.has_cache(record.cache_hash)
+    assert not Catalog(tmp_path / "other").has_cache(record.cache_hash)

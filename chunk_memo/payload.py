@@ -233,6 +233,9 @@ class PayloadReader:
 
     def present_positions(self) -> list[int]:
         """Positions of the stored items, in increasing order."""
+        full, tail = divmod(self.n_items, 8)
+        if self.bitmap == b"\xff" * full + (bytes([(1 << tail) - 1]) if tail else b""):
+            return list(range(self.n_items))
         return [i for i in range(self.n_items) if self.is_present(i)]
 
     def check_positions(self, positions: Iterable[int]) -> list[int]:
@@ -274,7 +277,18 @@ class PayloadReader:
         if self.whole:
             raise ValueError(f"chunk {self.chunk_hash!r} is stored whole, not item by item")
         wanted = self.present_positions() if positions is None else self.check_positions(positions)
-        return [unpack_value(self.raw_item(p, verify), self.trusted) for p in wanted]
+        if verify:
+            return [unpack_value(self.raw_item(p, True), self.trusted) for p in wanted]
+        # The caller checked the whole file: read the data region once, decode in one pass.
+        data = self._read(self._data_start, self._data_len, "data region")
+        table = list(_ENTRY.iter_unpack(self._table))
+        out = []
+        for p in wanted:
+            offset, length, _ = table[p]
+            if offset + length > self._data_len:
+                raise self._corrupt(f"item {p} lies outside the data region")
+            out.append(unpack_value(data[offset:offset + length], self.trusted))
+        return out
 
     def whole_value(self, verify: bool = True) -> Any:
         """The decoded object of a whole-mode payload."""

@@ -14,15 +14,22 @@ import functools
 import importlib.util
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Connection, Engine, inspect
+
+if TYPE_CHECKING:  # Alembic is imported only when a catalog needs migrating
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
 from .dialects import backend_for
 from .engine import display_url, run_transaction
 from .errors import CatalogVersionError
+
+#: The newest schema revision.  Opening an up-to-date catalog compares against it
+#: without importing Alembic; a test checks it is the head of ``migrations/``.
+HEAD_REVISION = "0002"
+_VERSION_TABLE = "alembic_version"
 
 
 def migrations_folder() -> Path:
@@ -52,7 +59,7 @@ def migrations_folder() -> Path:
     )
 
 
-def alembic_config(connection: Connection | None = None) -> Config:
+def alembic_config(connection: Connection | None = None) -> "Config":
     """An Alembic configuration for the catalog scripts (no ``alembic.ini`` needed).
 
     Parameters
@@ -61,6 +68,8 @@ def alembic_config(connection: Connection | None = None) -> Config:
         Handed to ``env.py`` through ``config.attributes["connection"]``; the
         migration then runs inside that connection's transaction.
     """
+    from alembic.config import Config
+
     config = Config()
     # ConfigParser interpolation would read a "%" in the path as a directive.
     config.set_main_option("script_location", str(migrations_folder()).replace("%", "%%"))
@@ -70,18 +79,27 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 @functools.lru_cache(maxsize=None)
-def _scripts() -> ScriptDirectory:
+def _scripts() -> "ScriptDirectory":
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config())
 
 
 def head_revision() -> str:
     """The newest schema revision this version of chunk-memo knows."""
+    return HEAD_REVISION
+
+
+def scripts_head_revision() -> str:
+    """The head of the Alembic scripts (equal to :data:`HEAD_REVISION`; tests check)."""
     return _scripts().get_current_head()
 
 
 def current_revision(connection: Connection) -> str | None:
     """The catalog's schema revision (``None``: empty database, never migrated)."""
-    heads = MigrationContext.configure(connection).get_current_heads()
+    if not inspect(connection).has_table(_VERSION_TABLE):
+        return None
+    heads = connection.exec_driver_sql(f"SELECT version_num FROM {_VERSION_TABLE}").scalars().all()
     if len(heads) > 1:
         raise CatalogVersionError(
             f"the catalog has several schema revisions at once ({', '.join(heads)}); "
@@ -133,6 +151,8 @@ def ensure_schema(engine: Engine) -> str:
         if revision == head:
             return
         _check_known(revision, url)
+        from alembic import command
+
         command.upgrade(alembic_config(connection), "head")
 
     _migrate(engine, upgrade_under_lock)
@@ -155,6 +175,8 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     Opening a catalog does this to head already; an explicit revision (``"0001"``)
     builds old catalogs for upgrade tests.
     """
+    from alembic import command
+
     _migrate(engine, lambda connection: command.upgrade(alembic_config(connection), revision))
 
 
@@ -164,4 +186,6 @@ def downgrade(engine: Engine, revision: str) -> None:
     For going back to an older chunk-memo; the data of dropped columns and tables
     is lost.
     """
+    from alembic import command
+
     _migrate(engine, lambda connection: command.downgrade(alembic_config(connection), revision))

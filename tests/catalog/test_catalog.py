@@ -622,3 +622,23 @@ def test_has_cache(tmp_path):
     catalog.register_cache(record)
     assert catalog.has_cache(record.cache_hash)
     assert not Catalog(tmp_path / "other").has_cache(record.cache_hash)
+
+
+def test_head_revision_constant_is_the_newest_migration_script():
+    from chunk_memo.catalog import migrate
+
+    assert migrate.head_revision() == migrate.scripts_head_revision()
+
+
+def test_opening_an_up_to_date_catalog_does_not_import_alembic(tmp_path):
+    import subprocess
+    import sys
+
+    from chunk_memo.catalog import Catalog
+
+    Catalog(tmp_path)  # created and migrated here
+    script = ("import sys; from chunk_memo.catalog import Catalog; "
+              f"Catalog({str(tmp_path)!r}).list_caches(); print('alembic' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"

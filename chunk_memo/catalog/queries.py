@@ -99,6 +99,9 @@ class DriverStatement:
             cursor.close()
 
 
+_AXIS_VALUE_COLUMNS = ("cache_id", "axis_name", "position", "value_hash", "value")
+
+
 class Statements:
     """The prebuilt statements of one backend."""
 
@@ -130,7 +133,9 @@ class Statements:
             .values({"metadata": bindparam("metadata"), "updated_at": bindparam("now")})
         )
         self.insert_axis = insert(cache_axes)
-        self.insert_axis_value = insert(axis_values)
+        self.insert_axis_value = DriverStatement(
+            insert(axis_values).values({name: bindparam(name) for name in _AXIS_VALUE_COLUMNS}),
+            self.dialect, _AXIS_VALUE_COLUMNS)
         self.insert_param = insert(cache_params)
         self.cache_row = select(*_CACHE_RECORD, caches.c.id).where(
             caches.c.root_id == bindparam("root"),

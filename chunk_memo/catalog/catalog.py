@@ -21,13 +21,14 @@ from .chunk_index import ChunkIndex
 from .dialects import backend_for
 from .engine import default_url, display_url, get_engine, run_transaction, url_string
 from .errors import CacheNotFoundError
+from .leases import Leases
 from .migrate import ensure_schema
 from .queries import statements_for
 
 T = TypeVar("T")
 
 
-class Catalog(CacheQueries, ChunkIndex):
+class Catalog(CacheQueries, ChunkIndex, Leases):
     """The catalog of one root, opened (created or upgraded) on construction.
 
     Parameters

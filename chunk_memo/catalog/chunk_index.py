@@ -46,7 +46,8 @@ class ChunkIndex:
         ----------
         rows : iterable of ChunkRow
             Recorded in batches of :data:`RECORD_BATCH`; a row whose hash is stored
-            already overwrites it (its ``created_at`` is kept).
+            already overwrites it (its ``created_at`` is kept).  The leases on the
+            recorded chunks, whoever holds them, are deleted in the same transaction.
         cache_hash : str, optional
             Also link every row to this cache of the root.
 
@@ -68,6 +69,8 @@ class ChunkIndex:
             now = time.time()
             try:
                 values = upsert.parameters([(root_id, *row, now, now, now) for row in batch])
+                recorded = {"root": root_id,
+                            "keys": json_string_array([row[0] for row in batch])}
             except TypeError:
                 raise diagnose_chunk_rows(batch) from None
             links = None
@@ -78,6 +81,11 @@ class ChunkIndex:
                 connection.exec_driver_sql(upsert.sql, values)
                 if links:
                     connection.exec_driver_sql(link.sql, links)
+                # A recorded chunk needs no lease.  Deleted in this transaction, so
+                # no claim ever sees the chunk unrecorded yet free.  Most roots have
+                # no leases at all (one process): one index step skips the delete.
+                if connection.execute(sql.any_lease, {"root": root_id}).first():
+                    connection.execute(sql.drop_leases, recorded)
 
             try:
                 self._write(write)

@@ -6,7 +6,8 @@ object read as rows (how a batch of 10^5 keys travels in one parameter, clear of
 SQLite's 32766-variable limit), JSON aggregation, connection setup and which errors
 mean "locked, try again".  SQLite is implemented; PostgreSQL adds a subclass here
 (``postgresql.insert``, ``json_array_elements_text``/``json_each_text`` with LATERAL,
-``json_agg``, serialization failures as retryable).
+``json_agg``, serialization failures and deadlocks as retryable; lease claims need
+READ COMMITTED, see ``Leases.claim_chunks``).
 """
 
 from __future__ import annotations

@@ -15,11 +15,16 @@ from __future__ import annotations
 import threading
 
 from sqlalchemy import (
+    Float,
+    Integer,
+    Text,
     bindparam,
+    case,
     delete,
     exists,
     func,
     insert,
+    or_,
     select,
     tuple_,
     union,
@@ -38,6 +43,7 @@ from .schema import (
     cache_params,
     caches,
     chunks,
+    leases,
     roots,
 )
 
@@ -99,6 +105,8 @@ class DriverStatement:
             cursor.close()
 
 
+#: Columns of a new lease, in the order :attr:`Statements.claim_leases` selects them.
+LEASE_COLUMNS = ("root_id", "chunk_hash", "owner", "acquired_at", "heartbeat_at", "expires_at")
 _AXIS_VALUE_COLUMNS = ("cache_id", "axis_name", "position", "value_hash", "value")
 
 
@@ -113,6 +121,7 @@ class Statements:
         self._superset: dict[tuple[bool, ...], DriverStatement] = {}
         self._build_roots_and_caches()
         self._build_chunks()
+        self._build_leases()
 
     # -- roots and caches -------------------------------------------------------
 
@@ -263,6 +272,54 @@ class Statements:
         )
         self.linked_chunks = select(b.json_string_list(cache_chunks.c.chunk_hash)).where(
             cache_chunks.c.cache_id == bindparam("cache_id"))
+
+    # -- leases -----------------------------------------------------------------
+
+    def _build_leases(self) -> None:
+        b = self.backend
+        # Typed parameters: a server cannot infer the type of a bare one in a SELECT
+        # list.  Not "owner": UPDATE reserves a column's name for its SET value.
+        root, holder = bindparam("root", type_=Integer), bindparam("holder", type_=Text)
+        now = bindparam("now", type_=Float)
+        keys = b.json_array_rows(bindparam("keys"), "k")
+        recorded = exists().where(chunks.c.root_id == root, chunks.c.chunk_hash == keys.c.value)
+        # The WHERE also settles a parsing ambiguity: SQLite would read the ON of
+        # ON CONFLICT as a join constraint of an INSERT ... SELECT without one.  The
+        # ORDER BY makes every claim lock rows in one order (no deadlocks on servers).
+        unrecorded = (
+            select(root, keys.c.value, holder, now, now, bindparam("expires", type_=Float))
+            .where(~recorded)
+            .order_by(keys.c.value)
+        )
+        claim = b.insert(leases).from_select(LEASE_COLUMNS, unrecorded)
+        mine = leases.c.owner == claim.excluded.owner
+        # One statement decides every key (why that is race-free: Leases.claim_chunks):
+        # insert a free chunk's lease or, on a conflict, take the existing lease only
+        # when it is ours or has expired.  RETURNING names the rows written: the
+        # chunks now held.
+        self.claim_leases = DriverStatement(claim.on_conflict_do_update(
+            index_elements=[leases.c.root_id, leases.c.chunk_hash],
+            set_={
+                "owner": claim.excluded.owner,
+                "acquired_at": case((mine, leases.c.acquired_at),
+                                    else_=claim.excluded.acquired_at),
+                "heartbeat_at": claim.excluded.heartbeat_at,
+                "expires_at": claim.excluded.expires_at,
+            },
+            where=or_(mine, leases.c.expires_at <= now),
+        ).returning(leases.c.chunk_hash), self.dialect)
+        of_owner = (leases.c.root_id == root, leases.c.owner == holder)
+        in_keys = leases.c.chunk_hash.in_(
+            select(b.json_array_rows(bindparam("keys"), "k").c.value))
+        self.heartbeat_leases = update(leases).where(*of_owner).values(
+            heartbeat_at=now, expires_at=bindparam("expires", type_=Float))
+        self.release_leases = delete(leases).where(*of_owner, in_keys)
+        self.release_all_leases = delete(leases).where(*of_owner)
+        self.lease_states = DriverStatement(
+            select(leases.c.chunk_hash, leases.c.owner, leases.c.expires_at)
+            .where(leases.c.root_id == root, in_keys), self.dialect)
+        self.any_lease = select(leases.c.chunk_hash).where(leases.c.root_id == root).limit(1)
+        self.drop_leases = delete(leases).where(leases.c.root_id == root, in_keys)
 
 
 def _superset_statement(backend: Backend, has_params: bool, has_axes: bool, has_values: bool,

@@ -60,6 +60,22 @@ class CacheInfo(NamedTuple):
     last_used_at: Optional[float]
 
 
+class LeaseState(NamedTuple):
+    """Who holds the lease of a chunk, and until when (``lease_states`` returns these).
+
+    Attributes
+    ----------
+    owner : str
+        The owner that claimed the chunk (a runner's id, e.g. host, pid and a nonce).
+    expires_at : float
+        Epoch seconds; the lease is live while this is in the future.  Past it, the
+        owner stopped heartbeating and anyone may take the chunk over.
+    """
+
+    owner: str
+    expires_at: float
+
+
 AxisValues = tuple[tuple[str, bytes], ...]
 
 

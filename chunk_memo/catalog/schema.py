@@ -156,6 +156,24 @@ cache_chunks = Table(
     Index("ix_cache_chunks_chunk_hash", "chunk_hash"),
 )
 
+leases = Table(
+    "leases",
+    metadata,
+    # Who is computing a chunk of the root right now.  A lease is live while
+    # expires_at is in the future; its owner pushes expires_at forward by
+    # heartbeating, and anyone may take a lease over once it has expired (its owner
+    # died or hung).  Recording a chunk deletes its lease.
+    Column("root_id", Integer, ForeignKey("roots.id", ondelete="CASCADE"), nullable=False),
+    Column("chunk_hash", HASH, nullable=False),
+    Column("owner", Text, nullable=False),
+    Column("acquired_at", Float, nullable=False),
+    Column("heartbeat_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    PrimaryKeyConstraint("root_id", "chunk_hash"),
+    # Heartbeats and releases go by owner.
+    Index("ix_leases_owner", "root_id", "owner"),
+)
+
 #: Columns of a chunk row, in the order of :class:`~chunk_memo.catalog.records.ChunkRow`.
 CHUNK_ROW_COLUMNS = (
     "chunk_hash",

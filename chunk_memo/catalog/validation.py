@@ -8,6 +8,7 @@ and names it.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, Iterable, Mapping, Optional
 
 _CHUNK_FIELDS = (
@@ -30,6 +31,25 @@ def require_str_keys(keys: Iterable[Any], what: str) -> None:
         return
     bad = next(key for key in keys if not isinstance(key, str))
     raise TypeError(f"{what} must be str, got {bad!r} ({type(bad).__name__})")
+
+
+def require_owner(owner: Any) -> None:
+    """Raise unless ``owner`` can name a lease holder: a non-empty ``str``."""
+    if not isinstance(owner, str) or not owner:
+        raise (ValueError if owner == "" else TypeError)(
+            "a lease owner must be a non-empty str (e.g. host, pid and a random nonce), "
+            f"got {owner!r}"
+        )
+
+
+def require_ttl(ttl: Any) -> float:
+    """``ttl`` as a float of seconds; raise unless it is a positive, finite number."""
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)):
+        raise TypeError(f"a lease ttl must be a number of seconds, got {ttl!r}")
+    seconds = float(ttl)
+    if not 0 < seconds < math.inf:
+        raise ValueError(f"a lease ttl must be a positive, finite number of seconds, got {ttl!r}")
+    return seconds
 
 
 def json_object(mapping: Mapping[str, Any]) -> str:

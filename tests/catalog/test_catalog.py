@@ -6,6 +6,7 @@ the same tests on a server.  ``TestSQLiteSpecifics`` covers what only SQLite has
 pragmas, the default file inside the root, and lock retries.
 """
 
+import json
 import multiprocessing
 from concurrent.futures import ThreadPoolExecutor
 import os
@@ -21,7 +22,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 
 from _builders import cache_record, chunk_row, h, request, value_hash
-from _mp_workers import record_overlapping
+from _mp_workers import claim_and_record, record_overlapping
 from chunk_memo.catalog import (
     CacheNotFoundError,
     CacheRecord,
@@ -29,6 +30,7 @@ from chunk_memo.catalog import (
     CatalogBusyError,
     CatalogVersionError,
     ChunkRow,
+    LeaseState,
     dispose_engine,
     head_revision,
 )
@@ -50,7 +52,7 @@ class CatalogTests:
     # -- opening --------------------------------------------------------------
 
     def test_open_creates_the_head_schema(self, catalog, catalog_url):
-        assert catalog.revision == head_revision() == "0002"
+        assert catalog.revision == head_revision() == "0003"
         with get_engine(catalog_url).connect() as connection:
             differences = compare_metadata(MigrationContext.configure(connection), metadata)
         assert differences == []
@@ -328,6 +330,102 @@ class CatalogTests:
         with pytest.raises(CacheNotFoundError, match=h("unknown")):
             catalog.touch(h("unknown"))
 
+    # -- leases ---------------------------------------------------------------
+
+    def test_claim_grants_free_chunks_and_skips_those_leased_by_a_live_owner(self, catalog):
+        first = [chunk_row(i).chunk_hash for i in range(4)]
+        second = [chunk_row(i).chunk_hash for i in range(2, 6)]
+        before = time.time()
+        assert catalog.claim_chunks(first, "A", ttl=60) == set(first)
+        assert catalog.claim_chunks(second, "B", ttl=60) == set(second[2:])
+        states = catalog.lease_states(first + second + [h("never claimed")])
+        assert {k: s.owner for k, s in states.items()} == {
+            **{k: "A" for k in first}, **{k: "B" for k in second[2:]}}
+        assert isinstance(states[first[0]], LeaseState)
+        assert before + 60 <= states[first[0]].expires_at <= time.time() + 60
+        assert catalog.claim_chunks([], "A", ttl=60) == set()
+        assert catalog.lease_states([]) == {}
+
+    def test_an_expired_lease_is_taken_over(self, catalog):
+        keys = [chunk_row(i).chunk_hash for i in range(3)]
+        assert catalog.claim_chunks(keys, "crashed", ttl=0.3) == set(keys)
+        assert catalog.claim_chunks(keys, "B", ttl=60) == set()
+        time.sleep(0.35)  # "crashed" stopped heartbeating
+        assert catalog.claim_chunks(keys, "B", ttl=60) == set(keys)
+        assert {s.owner for s in catalog.lease_states(keys).values()} == {"B"}
+        assert catalog.heartbeat("crashed", ttl=60) == 0  # it lost them
+        assert catalog.claim_chunks(keys, "crashed", ttl=60) == set()
+
+    def test_reclaiming_its_own_chunks_extends_the_lease(self, catalog, catalog_url):
+        keys = [chunk_row(i).chunk_hash for i in range(3)]
+        catalog.claim_chunks(keys, "A", ttl=0.2)
+        (acquired,) = lease_column(catalog_url, "acquired_at", keys[0])
+        time.sleep(0.25)
+        # Expired but nobody took it over: still A's to extend (duplicates allowed).
+        assert catalog.claim_chunks(keys + keys[:1], "A", ttl=60) == set(keys)
+        assert catalog.lease_states(keys)[keys[0]].expires_at > time.time() + 50
+        assert lease_column(catalog_url, "acquired_at", keys[0]) == [acquired]
+        assert catalog.claim_chunks(keys, "B", ttl=60) == set()
+
+    def test_recorded_chunks_are_never_claimed_and_recording_drops_leases(self, catalog):
+        catalog.record_chunks([chunk_row(0)])
+        keys = [chunk_row(i).chunk_hash for i in range(4)]
+        assert catalog.claim_chunks(keys, "A", ttl=60) == set(keys[1:])
+        # Recorded by whoever computed them, the chunks' leases go, A's included.
+        catalog.record_chunks([chunk_row(1), chunk_row(2)])
+        assert set(catalog.lease_states(keys)) == {keys[3]}
+        assert catalog.heartbeat("A", ttl=60) == 1
+        assert catalog.claim_chunks(keys, "B", ttl=0.01) == set()
+        assert catalog.claim_chunks(keys, "A", ttl=60) == {keys[3]}
+
+    def test_release_gives_back_only_the_owners_leases(self, catalog):
+        mine = [chunk_row(i).chunk_hash for i in range(5)]
+        theirs = [chunk_row(i).chunk_hash for i in range(5, 8)]
+        catalog.claim_chunks(mine, "A", ttl=60)
+        catalog.claim_chunks(theirs, "B", ttl=60)
+        assert catalog.release_chunks(mine[:2] + theirs, "A") == 2
+        assert catalog.claim_chunks(mine + theirs, "C", ttl=60) == set(mine[:2])
+        assert catalog.release_all("A") == 3
+        assert catalog.release_all("A") == 0
+        assert set(catalog.lease_states(mine + theirs)) == set(mine[:2] + theirs)
+        assert catalog.release_chunks([], "B") == 0
+
+    def test_heartbeat_keeps_leases_alive_past_their_first_expiry(self, catalog):
+        keys = [chunk_row(i).chunk_hash for i in range(3)]
+        catalog.claim_chunks(keys, "A", ttl=0.3)
+        catalog.claim_chunks([chunk_row(9).chunk_hash], "B", ttl=60)
+        time.sleep(0.1)
+        assert catalog.heartbeat("A", ttl=5) == 3
+        time.sleep(0.3)  # past the first expiry
+        assert catalog.claim_chunks(keys, "B", ttl=60) == set()
+        assert all(s.expires_at > time.time() for s in catalog.lease_states(keys).values())
+        assert catalog.heartbeat("nobody", ttl=5) == 0
+
+    def test_leases_are_scoped_to_their_root(self, catalog, other_root, catalog_url):
+        other = Catalog(other_root, catalog_url)
+        keys = [chunk_row(i).chunk_hash for i in range(3)]
+        assert catalog.claim_chunks(keys, "A", ttl=60) == set(keys)
+        assert other.claim_chunks(keys, "B", ttl=60) == set(keys)  # other chunks
+        assert {k: s.owner for k, s in other.lease_states(keys).items()} == dict.fromkeys(
+            keys, "B")
+        other.record_chunks([chunk_row(0)])  # drops only the other root's lease
+        assert set(catalog.lease_states(keys)) == set(keys)
+        assert catalog.heartbeat("B", ttl=60) == 0 and other.heartbeat("B", ttl=60) == 2
+        assert other.release_all("A") == 0 and catalog.release_all("A") == 3
+
+    @pytest.mark.parametrize("call, error, message", [
+        (lambda c: c.claim_chunks(["x"], "", 60), ValueError, "non-empty str"),
+        (lambda c: c.claim_chunks(["x"], 7, 60), TypeError, "got 7"),
+        (lambda c: c.claim_chunks(["x"], "A", 0), ValueError, "positive, finite"),
+        (lambda c: c.claim_chunks(["x"], "A", "60"), TypeError, "number of seconds"),
+        (lambda c: c.claim_chunks(["x", 12345], "A", 60), TypeError, "12345"),
+        (lambda c: c.heartbeat("A", float("inf")), ValueError, "positive, finite"),
+        (lambda c: c.release_all(None), TypeError, "got None"),
+    ])
+    def test_lease_calls_refuse_bad_arguments(self, catalog, call, error, message):
+        with pytest.raises(error, match=re.escape(message)):
+            call(catalog)
+
     # -- roots ----------------------------------------------------------------
 
     def test_roots_sharing_a_database_do_not_see_each_other(self, catalog, other_root,
@@ -396,6 +494,46 @@ class CatalogTests:
         with get_engine(catalog_url).connect() as connection:
             assert compare_metadata(MigrationContext.configure(connection), metadata) == []
 
+    def test_upgrade_from_0002_keeps_the_data(self, root, catalog_url):
+        engine = get_engine(catalog_url)
+        upgrade(engine, "0002")
+        with engine.begin() as connection:
+            connection.execute(
+                text("INSERT INTO roots (id, path, created_at) VALUES (1, :p, 1.0)"),
+                {"p": os.path.realpath(root)})
+            connection.execute(text(
+                "INSERT INTO caches (id, root_id, cache_hash, params_hash, axis_values_hash, "
+                "chunk_spec_hash, axis_order_hash, cache_version, metadata, created_at, "
+                "updated_at, last_used_at) VALUES (1, 1, :c, :p, :v, :s, :o, 'v1', :m, 1.0, "
+                "2.0, 3.0)"),
+                {"c": SWEEP.cache_hash, "p": SWEEP.params_hash, "v": SWEEP.axis_values_hash,
+                 "s": SWEEP.chunk_spec_hash, "o": SWEEP.axis_order_hash, "m": SWEEP.metadata})
+            row = chunk_row(0)
+            connection.execute(text(
+                "INSERT INTO chunks (root_id, chunk_hash, location, n_items, n_present, "
+                "present, byte_size, checksum, created_at, updated_at, last_used_at) "
+                "VALUES (1, :h, :l, :n, :p, NULL, :b, :c, 1.0, 1.0, 4.0)"),
+                {"h": row.chunk_hash, "l": row.location, "n": row.n_items, "p": row.n_present,
+                 "b": row.byte_size, "c": row.checksum})
+            connection.execute(text("INSERT INTO cache_chunks VALUES (1, :h)"),
+                               {"h": row.chunk_hash})
+        dispose_engine(catalog_url)
+
+        catalog = Catalog(root, catalog_url)
+        assert catalog.revision == head_revision()
+        assert [c.last_used_at for c in catalog.list_caches()] == [3.0]
+        assert catalog.get_chunks([row.chunk_hash]) == {row.chunk_hash: row}
+        assert catalog.linked_chunks(SWEEP.cache_hash) == {row.chunk_hash}
+        keys = [row.chunk_hash, chunk_row(1).chunk_hash]
+        assert catalog.claim_chunks(keys, "A", ttl=60) == {keys[1]}  # 0003's table
+        with get_engine(catalog_url).connect() as connection:
+            assert compare_metadata(MigrationContext.configure(connection), metadata) == []
+        downgrade(get_engine(catalog_url), "0002")  # drops the leases, keeps the rest
+        dispose_engine(catalog_url)
+        reopened = Catalog(root, catalog_url)
+        assert reopened.lease_states(keys) == {}
+        assert reopened.get_chunks([row.chunk_hash]) == {row.chunk_hash: row}
+
     def test_downgrade_then_reopen_keeps_every_row(self, catalog, root, catalog_url):
         # Downgrading 0002 rebuilds tables on SQLite: with foreign keys on, dropping
         # the old table would cascade-delete every axis, value and param row.
@@ -454,6 +592,33 @@ class CatalogTests:
         catalog = Catalog(root, catalog_url)
         assert catalog.existing_chunks(every) == set(every)
         assert len(catalog.get_chunks(every)) == len(every)
+
+    def test_runners_sharing_a_sweep_compute_each_chunk_once(self, root, catalog_url,
+                                                             tmp_path):
+        Catalog(root, catalog_url)  # created here: the race on creation is tested above
+        context = multiprocessing.get_context("spawn")
+        n_processes = 4
+        hashes = [chunk_row(i).chunk_hash for i in range(2000)]
+        barrier = context.Barrier(n_processes)
+        errors = context.Queue()
+        outputs = [tmp_path / f"claimed-{i}.json" for i in range(n_processes)]
+        processes = [
+            context.Process(target=claim_and_record, args=(
+                i, str(root), catalog_url, hashes, barrier, str(outputs[i]), errors))
+            for i in range(n_processes)
+        ]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join(timeout=120)
+        assert [p.exitcode for p in processes] == [0] * n_processes, drain(errors)
+        claims = [json.loads(path.read_text()) for path in outputs]
+        every = [hash_ for claimed in claims for hash_ in claimed]
+        assert len(every) == len(set(every)), "a chunk was granted twice"
+        assert set(every) == set(hashes)
+        catalog = Catalog(root, catalog_url)
+        assert catalog.existing_chunks(hashes) == set(hashes)
+        assert catalog.lease_states(hashes) == {}
 
     def test_a_forked_child_uses_an_inherited_catalog_on_its_own_connection(self, catalog,
                                                                            catalog_url):
@@ -555,6 +720,14 @@ class TestSQLiteSpecifics:
     def catalog_for_lock_tests(self, root, sqlite_url, monkeypatch):
         monkeypatch.setattr(dialects, "SQLITE_BUSY_TIMEOUT_MS", 20)
         return Catalog(root, sqlite_url)
+
+
+def lease_column(url, column, chunk_hash) -> list:
+    """One column of a chunk's lease rows, read behind the catalog's back."""
+    with get_engine(url).connect() as connection:
+        return connection.execute(
+            text(f"SELECT {column} FROM leases WHERE chunk_hash = :h"), {"h": chunk_hash}
+        ).scalars().all()
 
 
 def drain(errors) -> str:

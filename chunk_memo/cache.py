@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from chunk_memo import discovery, identity
 from chunk_memo.grid import ChunkKey, Grid, normalize_axis_values
+from chunk_memo.leasing import DEFAULT_LEASE_TTL
 from chunk_memo.metadata import cache_record
 from chunk_memo.planning import Plan
 
@@ -32,7 +33,9 @@ class ChunkCache:
     ``cache_path_fn``, ``cache_version``, ``axis_order``, ``verbose``, ``profile``,
     ``exclusive``, ``warn_on_overlap``; and ours: ``trusted`` (``False``: never
     unpickle), ``catalog_url`` (default ``$CHUNK_MEMO_CATALOG_URL`` or SQLite under
-    the root) and ``durable`` (fsync payloads).
+    the root), ``durable`` (fsync payloads), ``leases`` (processes sharing the root
+    compute each chunk once; ``False`` turns it off) and ``lease_ttl`` (seconds a
+    crashed process can hold chunks up).
 
     Examples
     --------
@@ -62,6 +65,8 @@ class ChunkCache:
         trusted: bool = True,
         catalog_url: str | None = None,
         durable: bool = False,
+        leases: bool = True,
+        lease_ttl: float = DEFAULT_LEASE_TTL,
         **aliases: Any,
     ) -> None:
         root, chunk_spec = _resolve_aliases(root, chunk_spec, aliases)
@@ -83,6 +88,10 @@ class ChunkCache:
         self.trusted = trusted
         self.catalog_url = catalog_url
         self.durable = durable
+        if lease_ttl <= 0:
+            raise ValueError(f"lease_ttl must be > 0 seconds, got {lease_ttl}")
+        self.leases = leases
+        self.lease_ttl = float(lease_ttl)
         self.selected_positions: dict[str, list[int]] = {}
         self._params: dict | None = None
         self._cache_hash: str | None = None

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
 _CONSTRUCTOR_OPTIONS = (
     "collate_fn", "cache_chunk_enumerator", "chunk_hash_fn", "cache_path_fn", "verbose",
-    "profile", "exclusive", "warn_on_overlap", "trusted", "catalog_url", "durable",
+    "profile", "exclusive", "warn_on_overlap", "trusted", "catalog_url", "durable", "leases",
+    "lease_ttl",
 )
 
 

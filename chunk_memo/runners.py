@@ -15,11 +15,15 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+from chunk_memo.leasing import Leases
 from chunk_memo.planning import Plan, PlannedChunk
 from chunk_memo.progress import Progress
 from chunk_memo.storage import MISSING
 
 __all__ = ["Diagnostics", "run", "run_streaming", "run_chunks", "run_chunks_streaming"]
+
+#: Chunks claimed at once before computing them (see ``leasing.py``).
+CLAIM_GROUP = 16
 
 
 @dataclass
@@ -86,33 +90,89 @@ def _run(cache, exec_fn: Callable, plan: Plan, collate_fn: Callable | None,
     storage = cache.storage()
     call = bind_exec_fn(exec_fn, cache)
     diag = Diagnostics(total_chunks=len(plan))
-    outputs: list | None = [] if keep else None
     progress = Progress(cache.verbose, diag.total_chunks, plan.n_points,
                         label="run" if keep else "run_streaming")
     timings = {"status": 0.0, "load": 0.0, "execute": 0.0}
+    leases = Leases.for_cache(cache)
+    run = _Run(cache, plan, storage, call, keep, diag, progress, timings, leases)
     try:
         for batch in plan.batches():
-            tick = time.perf_counter()
-            rows = storage.rows(chunk.chunk_hash for chunk in batch)
-            timings["status"] += time.perf_counter() - tick
-            for chunk in batch:
-                result = _serve(storage, chunk, rows.get(chunk.chunk_hash), keep, diag,
-                                progress, timings)
-                if result is MISSING:
-                    result = _execute(cache, plan, chunk, call, storage, rows, diag,
-                                      progress, timings)
-                if keep:
-                    outputs.append(result)
+            run.batch(batch)
+        run.wait_for_others()
     finally:
-        storage.flush()
+        storage.flush()  # commit rows (which drops their leases) before giving up the rest
+        leases.close()
         progress.close(diag)
         if cache.profile and cache.verbose >= 1:
             print(f"[chunk-memo] profile total_s={time.perf_counter() - started:.3f} "
                   + " ".join(f"{k}_s={v:.3f}" for k, v in timings.items()))
+    outputs = run.outputs
     if not keep:
         return None, diag
     collate = collate_fn or cache.collate_fn
     return (collate(outputs) if collate is not None else outputs), diag
+
+
+class _Run:
+    """One run's chunks: served, executed, or left to the process that leased them."""
+
+    def __init__(self, cache, plan, storage, call, keep, diag, progress, timings, leases):
+        self.cache, self.plan, self.storage, self.call = cache, plan, storage, call
+        self.keep, self.diag, self.progress, self.timings = keep, diag, progress, timings
+        self.leases = leases
+        self.outputs: list | None = [] if keep else None
+        self.deferred: list[tuple[PlannedChunk, int]] = []
+
+    def batch(self, batch: list[PlannedChunk]) -> None:
+        tick = time.perf_counter()
+        rows = self.storage.rows(chunk.chunk_hash for chunk in batch)
+        self.timings["status"] += time.perf_counter() - tick
+        missing = []
+        for chunk in batch:
+            result = _serve(self.storage, chunk, rows.get(chunk.chunk_hash), self.keep,
+                            self.diag, self.progress, self.timings)
+            slot = self._put(result)
+            if result is MISSING:
+                missing.append((chunk, slot))
+        self._run_claimed(missing, rows)
+
+    def wait_for_others(self) -> None:
+        """Serve chunks other processes were computing, taking over expired leases."""
+        while self.deferred:
+            self.storage.flush()  # let others see what we computed while we wait on theirs
+            self.leases.wait()
+            waiting, self.deferred = self.deferred, []
+            rows = self.storage.rows(chunk.chunk_hash for chunk, _ in waiting)
+            missing = []
+            for chunk, slot in waiting:
+                result = _serve(self.storage, chunk, rows.get(chunk.chunk_hash), self.keep,
+                                self.diag, self.progress, self.timings)
+                if result is MISSING:
+                    missing.append((chunk, slot))
+                elif self.keep:
+                    self.outputs[slot] = result
+            self._run_claimed(missing, rows)
+
+    def _run_claimed(self, missing: list, rows: dict) -> None:
+        # Claim a few chunks at a time, just before computing them, so that processes
+        # sharing the sweep spread over it instead of one claiming a whole batch.
+        for start in range(0, len(missing), CLAIM_GROUP):
+            group = missing[start:start + CLAIM_GROUP]
+            claimed = self.leases.claim(chunk.chunk_hash for chunk, _ in group)
+            for chunk, slot in group:
+                if chunk.chunk_hash not in claimed:
+                    self.deferred.append((chunk, slot))
+                    continue
+                result = _execute(self.cache, self.plan, chunk, self.call, self.storage,
+                                  rows, self.diag, self.progress, self.timings)
+                if self.keep:
+                    self.outputs[slot] = result
+
+    def _put(self, result) -> int:
+        if not self.keep:
+            return -1
+        self.outputs.append(result)
+        return len(self.outputs) - 1
 
 
 def _serve(storage, chunk: PlannedChunk, row, keep: bool, diag: Diagnostics,

@@ -3,6 +3,7 @@
 from chunk_memo.cache import ChunkCache
 from chunk_memo.memo import ChunkMemo
 from chunk_memo.runners import Diagnostics, run, run_chunks, run_chunks_streaming, run_streaming
+from chunk_memo.runners_parallel import run_parallel
 
 __version__ = "0.2.0.dev0"
 
@@ -16,5 +17,6 @@ __all__ = [
     "run",
     "run_chunks",
     "run_chunks_streaming",
+    "run_parallel",
     "run_streaming",
 ]

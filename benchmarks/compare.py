@@ -79,6 +79,10 @@ SCENARIOS = (
     Scenario("extend", "Extend: second run after 10,000 new values on a 10,000-value axis",
              "ms (second run)", None,
              (Column("extend_axis_values ms", "extend_s", 1e3, 1),)),
+    Scenario("coop", "4 processes, one 400-chunk sweep: executions / points",
+             "executions/point", 1.05,
+             (Column("wall s", "seconds", digits=2),
+              Column("chunks stored (of 400)", "stored_chunks", digits=0))),
 )
 
 

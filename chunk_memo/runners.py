@@ -22,8 +22,11 @@ from chunk_memo.storage import MISSING
 
 __all__ = ["Diagnostics", "run", "run_streaming", "run_chunks", "run_chunks_streaming"]
 
-#: Chunks claimed at once before computing them (see ``leasing.py``).
-CLAIM_GROUP = 16
+#: Chunks are claimed (``leasing.py``) in groups worth about this much exec_fn time,
+#: starting with CLAIM_GROUP_FIRST chunks and never more than CLAIM_GROUP_MAX.
+CLAIM_SECONDS = 0.1
+CLAIM_GROUP_FIRST = 8
+CLAIM_GROUP_MAX = 1024
 
 
 @dataclass
@@ -154,10 +157,13 @@ class _Run:
             self._run_claimed(missing, rows)
 
     def _run_claimed(self, missing: list, rows: dict) -> None:
-        # Claim a few chunks at a time, just before computing them, so that processes
-        # sharing the sweep spread over it instead of one claiming a whole batch.
-        for start in range(0, len(missing), CLAIM_GROUP):
-            group = missing[start:start + CLAIM_GROUP]
+        # Claim chunks just before computing them, in groups worth about CLAIM_SECONDS
+        # of exec_fn time: processes sharing a sweep spread over it, and a run of cheap
+        # chunks does not pay a catalog transaction every few chunks.
+        start = 0
+        while start < len(missing):
+            group = missing[start:start + self._claim_group()]
+            start += len(group)
             claimed = self.leases.claim(chunk.chunk_hash for chunk, _ in group)
             for chunk, slot in group:
                 if chunk.chunk_hash not in claimed:
@@ -167,6 +173,14 @@ class _Run:
                                   rows, self.diag, self.progress, self.timings)
                 if self.keep:
                     self.outputs[slot] = result
+
+    def _claim_group(self) -> int:
+        if not self.leases.enabled:
+            return CLAIM_GROUP_MAX
+        if not self.diag.executed_chunks:
+            return CLAIM_GROUP_FIRST
+        per_chunk = self.timings["execute"] / self.diag.executed_chunks
+        return max(1, min(CLAIM_GROUP_MAX, int(CLAIM_SECONDS / max(per_chunk, 1e-9))))
 
     def _put(self, result) -> int:
         if not self.keep:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import os
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -21,6 +22,10 @@ from chunk_memo.metadata import cache_record
 from chunk_memo.planning import Plan
 
 DEFAULT_ROOT = ".chunk_memo"
+#: "Last used" is written at most this often per cache and process (a write costs
+#: a catalog transaction, which a service answering lookups should not pay each time).
+TOUCH_INTERVAL = 60.0
+_LAST_MARKED: dict[tuple[str, str], float] = {}
 _ALIASES = {"cache_root": "root", "cache_chunk_spec": "chunk_spec"}
 
 
@@ -160,6 +165,15 @@ class ChunkCache:
             catalog.register_cache(record)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self._registered = self.cache_hash
+
+    def mark_used(self) -> None:
+        """Record in the catalog that this cache was used (at most once a minute)."""
+        key = (str(self.root), self.cache_hash)
+        now = time.monotonic()
+        if now - _LAST_MARKED.get(key, -TOUCH_INTERVAL) < TOUCH_INTERVAL:
+            return
+        _LAST_MARKED[key] = now
+        self.storage().catalog.touch(self.cache_hash)
 
     def storage(self):
         """This process's :class:`~chunk_memo.storage.ChunkStorage` for the root."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from chunk_memo.leasing import Leases
@@ -37,6 +37,9 @@ class Diagnostics:
     ``executed_chunks`` computed, ``partial_chunks`` served partly (only some of
     their points stored).  ``stream_flushes`` counts chunk writes and
     ``max_stream_items`` the most points held for one write.
+
+    Which chunks, by hash: ``loaded`` (served from storage), ``executed``,
+    ``partial``; ``hit`` is true when nothing had to be executed.
     """
 
     total_chunks: int = 0
@@ -47,6 +50,26 @@ class Diagnostics:
     max_stream_items: int = 0
     stream_flushes: int = 0
     max_parallel_items: int = 0
+    loaded: list[str] = field(default_factory=list, repr=False)
+    executed: list[str] = field(default_factory=list, repr=False)
+    partial: list[str] = field(default_factory=list, repr=False)
+
+    @property
+    def hit(self) -> bool:
+        """True when every requested chunk came from storage (nothing executed)."""
+        return self.executed_chunks == 0 and self.partial_chunks == 0
+
+    def count_loaded(self, chunk_hash: str) -> None:
+        self.cached_chunks += 1
+        self.loaded.append(chunk_hash)
+
+    def count_partial(self, chunk_hash: str) -> None:
+        self.partial_chunks += 1
+        self.partial.append(chunk_hash)
+
+    def count_executed(self, chunk_hash: str) -> None:
+        self.executed_chunks += 1
+        self.executed.append(chunk_hash)
 
 
 def run(cache, exec_fn: Callable, collate_fn: Callable | None = None) -> tuple[Any, Diagnostics]:
@@ -109,6 +132,7 @@ def _run(cache, exec_fn: Callable, plan: Plan, collate_fn: Callable | None,
         if cache.profile and cache.verbose >= 1:
             print(f"[chunk-memo] profile total_s={time.perf_counter() - started:.3f} "
                   + " ".join(f"{k}_s={v:.3f}" for k, v in timings.items()))
+    cache.mark_used()
     outputs = run.outputs
     if not keep:
         return None, diag
@@ -200,19 +224,19 @@ def _serve(storage, chunk: PlannedChunk, row, keep: bool, diag: Diagnostics,
         selected = range(chunk.n_points) if wanted is None else wanted
         available = [p for p in selected if p in stored]
         if len(available) < len(selected):
-            diag.partial_chunks += 1
+            diag.count_partial(chunk.chunk_hash)
             progress.reused(chunk.chunk_hash, partial=True)
             return storage.load(chunk.chunk_hash, available, row) if keep else None
         wanted = available
     if not keep:
-        diag.cached_chunks += 1
+        diag.count_loaded(chunk.chunk_hash)
         progress.reused(chunk.chunk_hash)
         return None
     tick = time.perf_counter()
     result = storage.load(chunk.chunk_hash, wanted, row)
     timings["load"] += time.perf_counter() - tick
     if result is not MISSING:
-        diag.cached_chunks += 1
+        diag.count_loaded(chunk.chunk_hash)
         progress.reused(chunk.chunk_hash)
     return result
 
@@ -226,7 +250,7 @@ def _execute(cache, plan: Plan, chunk: PlannedChunk, call: Callable, storage, ro
     storage.save(chunk.chunk_hash, output, chunk.n_points, cache_hash=cache.cache_hash,
                  location=cache.chunk_location(key, chunk.chunk_hash),
                  previous=rows.get(chunk.chunk_hash), defer=True)
-    diag.executed_chunks += 1
+    diag.count_executed(chunk.chunk_hash)
     diag.stream_flushes += 1
     diag.max_stream_items = max(diag.max_stream_items, chunk.n_points)
     progress.executed(chunk.chunk_hash, key, chunk.n_points)

@@ -108,6 +108,7 @@ def run_parallel(
         progress.close(diag)
         if executor is not None:
             executor.shutdown()
+    cache.mark_used()
     if outputs is None:
         return None, diag
     collate = collate_fn or cache.collate_fn
@@ -221,9 +222,9 @@ class _Batch:
             if misses:
                 todo[ordinal] = misses
                 if hits:
-                    self.diag.partial_chunks += 1
+                    self.diag.count_partial(self.hash_of[ordinal])
             else:
-                self.diag.cached_chunks += 1
+                self.diag.count_loaded(self.hash_of[ordinal])
                 self.progress.reused(self.hash_of[ordinal])
         return todo
 
@@ -287,7 +288,7 @@ class _Batch:
             self.diag.merges += 1
         storage.save_items(chunk_hash, items, self.n_points[ordinal],
                            cache_hash=self.cache.cache_hash)
-        self.diag.executed_chunks += 1
+        self.diag.count_executed(chunk_hash)
         self.diag.stream_flushes += 1
         self.diag.max_stream_items = max(self.diag.max_stream_items, len(items))
         self.progress.executed(chunk_hash, (), len(items))

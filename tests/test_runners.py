@@ -224,3 +224,23 @@ def test_profile_prints_phase_timings(root, recorder, capsys):
     run(make(root, verbose=1, profile=True), recorder)
     out = capsys.readouterr().out
     assert "profile total_s=" in out and "status_s=" in out and "execute_s=" in out
+
+
+def test_diagnostics_say_which_chunks_were_loaded_executed_or_partial(root, recorder):
+    cache = make(root)
+    _, first = run(cache.slice(PARAMS, strat=["aaa"]), recorder)
+    assert not first.hit and len(first.executed) == 2 and first.loaded == []
+    _, second = run(cache, recorder)
+    assert sorted(second.loaded) == sorted(first.executed)
+    assert len(second.executed) == 2 and not set(second.executed) & set(first.executed)
+    _, third = run(cache, recorder)
+    assert third.hit and len(third.loaded) == 4
+    assert "loaded" not in repr(third), "hash lists stay out of the printed summary"
+
+
+def test_runs_mark_the_cache_as_used(root, recorder):
+    cache = make(root)
+    before = ChunkCache.discover_caches(root)[0]["metadata"]["last_used_at"]
+    run(cache, recorder)
+    after = ChunkCache.discover_caches(root)[0]["metadata"]["last_used_at"]
+    assert before is None and after is not None

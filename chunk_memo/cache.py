@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -101,7 +102,7 @@ class ChunkCache:
         self._params: dict | None = None
         self._cache_hash: str | None = None
         self._registered: str | None = None
-        self._storage_by_pid: tuple[int, Any] | None = None
+        self._storage_local = threading.local()
         if params is not None:
             self.set_params(params)
 
@@ -176,15 +177,19 @@ class ChunkCache:
         self.storage().catalog.touch(self.cache_hash)
 
     def storage(self):
-        """This process's :class:`~chunk_memo.storage.ChunkStorage` for the root."""
+        """This thread's :class:`~chunk_memo.storage.ChunkStorage` for the root.
+
+        One per thread (and per process: a forked child opens its own), so threads
+        sharing a cache never share a batch of uncommitted rows.
+        """
         from chunk_memo.storage import ChunkStorage
 
-        pid = os.getpid()
-        if self._storage_by_pid is None or self._storage_by_pid[0] != pid:
-            storage = ChunkStorage(self.root, catalog_url=self.catalog_url,
-                                   durable=self.durable, trusted=self.trusted)
-            self._storage_by_pid = (pid, storage)
-        return self._storage_by_pid[1]
+        local = self._storage_local
+        if getattr(local, "pid", None) != os.getpid():
+            local.storage = ChunkStorage(self.root, catalog_url=self.catalog_url,
+                                         durable=self.durable, trusted=self.trusted)
+            local.pid = os.getpid()
+        return local.storage
 
     # -- chunks ----------------------------------------------------------------------
     def chunk_hash(self, chunk_key: ChunkKey) -> str:
@@ -310,6 +315,15 @@ class ChunkCache:
     find_compatible_caches = classmethod(discovery.find_compatible_caches)
     load_from_cache = classmethod(discovery.load_from_cache)
     auto_load = classmethod(discovery.auto_load)
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        del state["_storage_local"]  # connections stay in their process and thread
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._storage_local = threading.local()
 
     def __repr__(self) -> str:
         sizes = {name: len(v) for name, v in self.grid.axis_values.items()}

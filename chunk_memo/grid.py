@@ -270,6 +270,10 @@ class Grid:
                              for b in range(n_bins)])
         return _core.ChunkHasher(self.geometry, prefix, segments, suffix)
 
+    def __reduce__(self):
+        # The compiled geometry is rebuilt from the normalized values on unpickling.
+        return (Grid, (self.axis_order, self.axis_values, self.chunk_spec))
+
     def __repr__(self) -> str:
         sizes = {name: len(v) for name, v in self.axis_values.items()}
         return f"Grid(sizes={sizes}, chunk_spec={self.chunk_spec}, chunks={self.n_chunks})"

@@ -66,7 +66,11 @@ class CacheQueries:
                 "metadata": record.metadata,
                 "created_at": now,
                 "updated_at": now,
-            }).inserted_primary_key[0]
+            }).scalar()
+            if cache_id is None:
+                # Registered by a concurrent writer since our read (PostgreSQL):
+                # rerun, now finding it.
+                return register(connection)
             _insert_axes_and_params(connection, sql, cache_id, record)
             return True
 

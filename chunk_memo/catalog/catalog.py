@@ -22,13 +22,13 @@ from .dialects import backend_for
 from .engine import default_url, display_url, get_engine, run_transaction, url_string
 from .errors import CacheNotFoundError
 from .leases import Leases
-from .migrate import ensure_schema
+from .maintenance import Maintenance
 from .queries import statements_for
 
 T = TypeVar("T")
 
 
-class Catalog(CacheQueries, ChunkIndex, Leases):
+class Catalog(CacheQueries, ChunkIndex, Leases, Maintenance):
     """The catalog of one root, opened (created or upgraded) on construction.
 
     Parameters
@@ -75,6 +75,10 @@ class Catalog(CacheQueries, ChunkIndex, Leases):
         self.url = url_string(url) if url is not None else default_url(self.root)
         self._display_url = display_url(self.url)
         engine = get_engine(self.url)
+        # Imported on use, not with the package: `python -m chunk_memo.catalog.migrate`
+        # must find that module not imported yet (runpy warns otherwise).
+        from .migrate import ensure_schema
+
         self.revision = ensure_schema(engine)
         self._sql = statements_for(engine)
         self._backend = backend_for(engine.dialect.name)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from functools import partial
 from itertools import islice
+from operator import itemgetter
 from typing import Iterable, Optional
 
 from sqlalchemy import Connection
@@ -21,6 +22,7 @@ from .validation import diagnose_chunk_rows, require_str_keys
 
 # ChunkRow from a plain row tuple, without the Python frame of ChunkRow._make.
 _new_chunk_row = partial(tuple.__new__, ChunkRow)
+_chunk_hash_of = itemgetter(0)
 
 #: Chunk rows per write transaction: short enough to keep the write lock brief,
 #: long enough that the per-transaction cost vanishes (~10^5 rows/s).
@@ -68,6 +70,9 @@ class ChunkIndex:
         while batch := list(islice(iterator, RECORD_BATCH)):
             now = time.time()
             try:
+                # In hash order: concurrent writers of overlapping batches then lock
+                # rows in one order and never deadlock (row locks on a server).
+                batch.sort(key=_chunk_hash_of)
                 values = upsert.parameters([(root_id, *row, now, now, now) for row in batch])
                 recorded = {"root": root_id,
                             "keys": json_string_array([row[0] for row in batch])}

@@ -3,15 +3,15 @@
 The rest of the catalog builds portable SQLAlchemy Core and asks its :class:`Backend`
 for the few pieces no portable construct covers: upserts, a bound JSON array or
 object read as rows (how a batch of 10^5 keys travels in one parameter, clear of
-SQLite's 32766-variable limit), JSON aggregation, connection setup and which errors
-mean "locked, try again".  SQLite is implemented; PostgreSQL adds a subclass here
-(``postgresql.insert``, ``json_array_elements_text``/``json_each_text`` with LATERAL,
-``json_agg``, serialization failures and deadlocks as retryable; lease claims need
-READ COMMITTED, see ``Leases.claim_chunks``).
+SQLite's 32766-variable limit), JSON aggregation, connection setup, which errors
+mean "locked, try again", how schema migrations are serialized and whether opening
+an older schema upgrades it.  Two backends: SQLite (``sqlite3``, a file per catalog)
+and PostgreSQL (``psycopg`` 3, one server shared by many roots and machines).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -19,13 +19,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
-from sqlalchemy import Engine, event, func, true
+from sqlalchemy import Engine, cast, event, func, text, true
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.expression import ColumnElement, FromClause
 
 #: Execution option that marks a connection's next transaction as a write.
 WRITE_OPTION = "chunk_memo_write"
+#: Execution option that marks a connection's next transaction as a catalog read
+#: (unmarked transactions, e.g. a tool's own ``engine.begin()``, get the defaults).
+READ_OPTION = "chunk_memo_read"
 
 #: How long a SQLite connection waits for a lock before SQLITE_BUSY (milliseconds).
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -44,6 +47,22 @@ class Backend:
     """The dialect-specific pieces of the catalog (abstract)."""
 
     name = ""
+    #: Whether opening a catalog at an older schema revision upgrades it.  A local
+    #: file may be upgraded by whoever opens it; a shared server is upgraded once,
+    #: explicitly (``python -m chunk_memo.catalog.migrate URL``), while no process
+    #: of an older chunk-memo still writes to it.
+    upgrades_on_open = True
+    #: Why a transaction may stay locked for minutes (the end of CatalogBusyError).
+    busy_hint = "another process holds a long transaction"
+    #: Whether write transactions run one at a time, each seeing every commit made
+    #: before it began (SQLite's single write lock).  Otherwise a statement that
+    #: waited for another transaction's row lock judged other rows on a snapshot
+    #: taken before that transaction committed (see ``Leases.claim_chunks``).
+    serializes_writes = True
+
+    def engine_url(self, url: URL) -> URL:
+        """``url`` with the driver the catalog uses (raises for unsupported ones)."""
+        return url
 
     def engine_arguments(self, url: URL) -> dict[str, Any]:
         """Extra keyword arguments for ``create_engine``."""
@@ -105,6 +124,13 @@ class Backend:
         """Entered on a connection around a migration's transaction (default: nothing)."""
         yield
 
+    def lock_schema(self, connection) -> None:
+        """First statement of a migration's transaction: wait for other migrators.
+
+        Held until the transaction ends, so that concurrent first opens create the
+        schema exactly once.  Default: nothing (the write transaction locks enough).
+        """
+
     def check_migrated(self, connection) -> None:
         """Raise if a migration left the data inconsistent (inside its transaction)."""
 
@@ -121,6 +147,8 @@ class SQLiteBackend(Backend):
     """SQLite through the standard library's ``sqlite3`` (pysqlite)."""
 
     name = "sqlite"
+    busy_hint = ("another process holds its write lock (a long transaction, or a stale "
+                 "lock on a network filesystem, where SQLite must not be used)")
 
     def engine_arguments(self, url: URL) -> dict[str, Any]:
         folder = self.database_folder(url)
@@ -220,7 +248,105 @@ def _sqlite_on_begin(connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
-_BACKENDS: dict[str, Backend] = {"sqlite": SQLiteBackend()}
+#: SQLSTATEs of PostgreSQL errors that a rerun of the transaction resolves:
+#: serialization failure and deadlock (the server rolled one transaction back).
+PG_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+#: Key of the transaction-level advisory lock that serializes schema migrations
+#: ("chunkmem" in ASCII: unlikely to collide with an application's own keys).
+PG_MIGRATION_LOCK_KEY = 0x6368756E6B6D656D
+# PostgreSQL drivers the catalog runs on: the URL's driver name -> the module needed.
+_PG_DRIVERS = {"postgresql": "psycopg", "postgresql+psycopg": "psycopg"}
+
+
+class PostgreSQLBackend(Backend):
+    """PostgreSQL through ``psycopg`` 3 (``pip install chunk-memo[postgres]``).
+
+    Writes run at READ COMMITTED: every conditional upsert (the lease claims above
+    all) locks its rows and judges them on their newest committed version, and
+    serialization failures and deadlocks are retried.  Reads run at REPEATABLE READ,
+    READ ONLY: each is one consistent snapshot, as on SQLite, and never conflicts.
+    """
+
+    name = "postgresql"
+    upgrades_on_open = False
+    serializes_writes = False
+    busy_hint = ("other transactions kept conflicting with this one (serialization "
+                 "failures or deadlocks)")
+
+    def engine_url(self, url: URL) -> URL:
+        module = _PG_DRIVERS.get(url.drivername)
+        if module is None:
+            raise ValueError(
+                f"the catalog talks to PostgreSQL through psycopg 3 only, not through "
+                f"{url.drivername!r}; use a URL that starts with postgresql+psycopg://"
+            )
+        if importlib.util.find_spec(module) is None:
+            raise ModuleNotFoundError(
+                "a PostgreSQL catalog needs the psycopg driver: "
+                "pip install 'chunk-memo[postgres]' (or 'psycopg[binary]')", name=module)
+        return url.set(drivername="postgresql+psycopg")
+
+    def engine_arguments(self, url: URL) -> dict[str, Any]:
+        # The isolation level of writes, whatever the server's default; reads set
+        # theirs per transaction (_postgresql_on_begin).  pre_ping: a pooled
+        # connection may have been closed by a server restart or an idle timeout.
+        return {"isolation_level": "READ COMMITTED", "pool_pre_ping": True}
+
+    def configure_engine(self, engine: Engine) -> None:
+        event.listen(engine, "begin", _postgresql_on_begin)
+
+    def insert(self, table):
+        from sqlalchemy.dialects.postgresql import insert
+
+        return insert(table)
+
+    def json_array_rows(self, source, name: str) -> FromClause:
+        # A bound parameter arrives as text; the cast parses it once per statement.
+        return func.jsonb_array_elements_text(_jsonb(source)).table_valued(
+            "value", name=name)
+
+    def json_object_rows(self, source, name: str) -> FromClause:
+        return func.jsonb_each_text(_jsonb(source)).table_valued("key", "value", name=name)
+
+    def nested_array_join(self, outer: FromClause, inner: FromClause):
+        # A function in FROM may read the columns of the items to its left
+        # (implicitly LATERAL).
+        return outer.join(inner, true())
+
+    def json_string_list(self, column) -> ColumnElement:
+        return func.json_agg(column)
+
+    def decode_json_list(self, value) -> list[str]:
+        # psycopg decodes json results itself; a NULL aggregate is no rows.
+        if value is None:
+            return []
+        return json.loads(value) if isinstance(value, (str, bytes)) else value
+
+    def native_rows(self, rows: list[tuple]) -> list[tuple]:
+        # psycopg 3 returns bytea as bytes already.
+        return rows
+
+    def is_lock_error(self, error: BaseException) -> bool:
+        original = error.orig if isinstance(error, DBAPIError) else error
+        return getattr(original, "sqlstate", None) in PG_RETRYABLE_SQLSTATES
+
+    def lock_schema(self, connection) -> None:
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                           {"key": PG_MIGRATION_LOCK_KEY})
+
+
+def _jsonb(source):
+    from sqlalchemy.dialects.postgresql import JSONB
+
+    return cast(source, JSONB)
+
+
+def _postgresql_on_begin(connection) -> None:
+    if connection.get_execution_options().get(READ_OPTION, False):
+        connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+
+
+_BACKENDS: dict[str, Backend] = {"sqlite": SQLiteBackend(), "postgresql": PostgreSQLBackend()}
 
 
 def backend_for(url_or_name: str | URL) -> Backend:

@@ -1,8 +1,9 @@
 """One SQLAlchemy engine per (URL, process), and short retried transactions.
 
 Engines are kept in a registry keyed by ``(url, os.getpid())``.  A process created by
-``fork()`` inherits its parent's engines and their open SQLite connections, which it
-must neither use nor close (SQLite's "How To Corrupt" guide, section 2.6): the
+``fork()`` inherits its parent's engines and their open connections, which it must
+neither use nor close (SQLite's "How To Corrupt" guide, section 2.6; a PostgreSQL
+connection's socket is shared with the parent's session likewise): the
 after-fork hook drops the inherited engines with ``dispose(close=False)`` and keeps
 the inherited driver connections referenced for the child's lifetime, so that not
 even the garbage collector closes them.  The child's first query opens its own
@@ -23,7 +24,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import OperationalError
 
-from .dialects import WRITE_OPTION, backend_for
+from .dialects import READ_OPTION, WRITE_OPTION, backend_for
 from .errors import CatalogBusyError
 
 T = TypeVar("T")
@@ -92,8 +93,8 @@ def display_url(url: str | URL) -> str:
 
 
 def _create_engine(url: str) -> Engine:
-    parsed = make_url(url)
-    backend = backend_for(parsed)
+    backend = backend_for(url)
+    parsed = backend.engine_url(make_url(url))
     engine = create_engine(parsed, **backend.engine_arguments(parsed))
     backend.configure_engine(engine)
     event.listen(engine, "connect", _remember_connection)
@@ -176,8 +177,7 @@ def run_transaction(engine: Engine, work: Callable[[Connection], T], *, write: b
     while True:
         try:
             with engine.connect() as connection:
-                if write:
-                    connection.execution_options(**{WRITE_OPTION: True})
+                connection.execution_options(**{WRITE_OPTION if write else READ_OPTION: True})
                 with around(connection) if around else nullcontext():
                     with connection.begin():
                         return work(connection)
@@ -187,9 +187,7 @@ def run_transaction(engine: Engine, work: Callable[[Connection], T], *, write: b
             if time.monotonic() + delay > deadline:
                 raise CatalogBusyError(
                     f"the catalog {display_url(engine.url)} stayed "
-                    f"locked for {LOCK_RETRY_SECONDS:.0f} s; another process holds its "
-                    "write lock (a long transaction, or a stale lock on a network "
-                    "filesystem, where SQLite must not be used)"
+                    f"locked for {LOCK_RETRY_SECONDS:.0f} s; {backend.busy_hint}"
                 ) from error
         time.sleep(delay * random.uniform(0.5, 1.5))
         delay = min(delay * 2, _MAX_RETRY_DELAY)

@@ -6,9 +6,11 @@ class CatalogError(Exception):
 
 
 class CatalogVersionError(CatalogError):
-    """The catalog's schema revision is unknown to this version of chunk-memo.
+    """The catalog's schema revision does not fit this version of chunk-memo.
 
-    It was written by a newer chunk-memo; opening it with this one could damage it.
+    Either it is unknown (a newer chunk-memo wrote it; opening it with this one could
+    damage it), or it is older and on a shared server, which is upgraded only by an
+    explicit step: ``python -m chunk_memo.catalog.migrate URL``.
     """
 
 

@@ -96,9 +96,14 @@ class Leases:
         #   each other in the unique index.  Needed there: READ COMMITTED (or retry
         #   serialization failures, 40001), keys deduplicated (a statement may not
         #   update a row twice) and sorted (the ORDER BY: no deadlocks, 40P01), and
-        #   the backend's is_lock_error retrying both.  The NOT EXISTS on chunks reads
-        #   the statement's snapshot: a chunk recorded by a transaction committing
-        #   meanwhile may be granted once more; computed twice, never corrupted.
+        #   the backend's is_lock_error retrying both.  The NOT EXISTS on chunks
+        #   reads the statement's snapshot, which may predate a recorder that was
+        #   deleting its lease on a chunk: the claim waits on that lease's row lock
+        #   and, once the recorder commits, inserts a fresh lease for the recorded
+        #   chunk.  Hence the second look at the granted chunks, in a new statement
+        #   of the same transaction (a new snapshot at READ COMMITTED, taken after
+        #   every recorder the claim waited for committed): those recorded meanwhile
+        #   are given back.
         require_owner(owner)
         seconds = require_ttl(ttl)
         unique = set(hashes)
@@ -106,21 +111,33 @@ class Leases:
         # Sorted: the statement's ORDER BY finds nothing to reorder, and the batches
         # of a huge request are key ranges.
         keys = sorted(unique)
-        statement = self._sql.claim_leases
+        sql = self._sql
+        statement = sql.claim_leases
         root_id = self._root_id
+        recheck = not self._backend.serializes_writes
+        decode = self._backend.decode_json_list
         claimed: set[str] = set()
         for start in range(0, len(keys), LEASE_BATCH):
             payload = json_string_array(keys[start:start + LEASE_BATCH])
 
-            def claim(connection: Connection) -> list[tuple]:
+            def claim(connection: Connection) -> set[str]:
                 # Read the clock under the write lock: a claim that waited for the
                 # lock must neither judge leases nor date its own with a stale time.
                 now = time.time()
-                return statement.fetchall(connection, {
+                granted = {row[0] for row in statement.fetchall(connection, {
                     "root": root_id, "holder": owner, "now": now, "expires": now + seconds,
-                    "keys": payload})
+                    "keys": payload})}
+                if recheck and granted:
+                    bound = {"root": root_id, "keys": json_string_array(list(granted))}
+                    recorded = decode(connection.execute(sql.existing_chunks, bound).scalar())
+                    if recorded:
+                        connection.execute(sql.release_leases, {
+                            "root": root_id, "holder": owner,
+                            "keys": json_string_array(recorded)})
+                        granted.difference_update(recorded)
+                return granted
 
-            claimed.update(row[0] for row in self._write(claim))
+            claimed.update(self._write(claim))
         return claimed
 
     def heartbeat(self, owner: str, ttl: float) -> int:

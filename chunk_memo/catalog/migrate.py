@@ -3,33 +3,50 @@
 The Alembic scripts live in the top-level ``migrations/`` folder of the source tree,
 shipped in the wheel as the package ``chunk_memo.migrations``.  They run
 programmatically: :func:`ensure_schema` reads the catalog's revision in a cheap read
-transaction and, only when it is behind, takes the write lock (``BEGIN IMMEDIATE``),
-reads it again and upgrades inside that same transaction.  Many processes opening a
-fresh catalog at once therefore create it exactly once, and the others find it done.
+transaction and, only when it is behind, takes the write lock (``BEGIN IMMEDIATE`` on
+SQLite, a transaction-level advisory lock on PostgreSQL), reads it again and migrates
+inside that same transaction.  Many processes opening a fresh catalog at once
+therefore create it exactly once, and the others find it done.
+
+An empty database gets the schema on open, on every backend.  An older schema is
+upgraded on open only in a local SQLite file; a shared server is upgraded by an
+explicit step, once, while no older chunk-memo writes to it (opening it before is a
+:class:`~chunk_memo.catalog.errors.CatalogVersionError` saying what to run)::
+
+    python -m chunk_memo.catalog.migrate postgresql+psycopg://user@host/catalog
+
+or :func:`upgrade_catalog` from Python.
 """
 
 from __future__ import annotations
 
+import argparse
 import functools
 import importlib.util
+import os
+import sys
 from pathlib import Path
 
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, inspect
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import SQLAlchemyError
 
 if TYPE_CHECKING:  # Alembic is imported only when a catalog needs migrating
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
 from .dialects import backend_for
-from .engine import display_url, run_transaction
-from .errors import CatalogVersionError
+from .engine import display_url, get_engine, run_transaction
+from .errors import CatalogError, CatalogVersionError
 
 #: The newest schema revision.  Opening an up-to-date catalog compares against it
 #: without importing Alembic; a test checks it is the head of ``migrations/``.
 HEAD_REVISION = "0003"
 _VERSION_TABLE = "alembic_version"
+#: The command that upgrades a server's schema (named by CatalogVersionError).
+UPGRADE_COMMAND = "python -m chunk_memo.catalog.migrate"
 
 
 def migrations_folder() -> Path:
@@ -120,6 +137,19 @@ def _check_known(revision: str | None, url: str) -> None:
         )
 
 
+def _check_upgradable(revision: str | None, engine: Engine, url: str) -> None:
+    if revision is None or backend_for(engine.dialect.name).upgrades_on_open:
+        return
+    masked = " (with the password that is masked here)" if engine.url.password else ""
+    raise CatalogVersionError(
+        f"the catalog {url} is at schema revision {revision!r}, and this version of "
+        f"chunk-memo needs revision {head_revision()!r}; a shared catalog server is "
+        "upgraded explicitly, once, while no older chunk-memo uses it: run "
+        f"`{UPGRADE_COMMAND} {url}`{masked}, or call "
+        "chunk_memo.catalog.upgrade_catalog(url)"
+    )
+
+
 def ensure_schema(engine: Engine) -> str:
     """Create or upgrade the catalog to the head revision; idempotent and race-free.
 
@@ -136,7 +166,9 @@ def ensure_schema(engine: Engine) -> str:
     Raises
     ------
     CatalogVersionError
-        The catalog's revision is unknown to this code (a newer chunk-memo wrote it).
+        The catalog's revision is unknown to this code (a newer chunk-memo wrote it),
+        or it is older and the backend upgrades only explicitly (a server: see
+        :func:`upgrade_catalog`).
     """
     url = display_url(engine.url)
     head = head_revision()
@@ -144,6 +176,7 @@ def ensure_schema(engine: Engine) -> str:
     if revision == head:
         return head
     _check_known(revision, url)
+    _check_upgradable(revision, engine, url)
 
     def upgrade_under_lock(connection: Connection) -> None:
         # Another process may have upgraded between our read and our lock.
@@ -151,6 +184,7 @@ def ensure_schema(engine: Engine) -> str:
         if revision == head:
             return
         _check_known(revision, url)
+        _check_upgradable(revision, engine, url)
         from alembic import command
 
         command.upgrade(alembic_config(connection), "head")
@@ -163,6 +197,7 @@ def _migrate(engine: Engine, work) -> None:
     backend = backend_for(engine.dialect.name)
 
     def checked(connection: Connection) -> None:
+        backend.lock_schema(connection)
         work(connection)
         backend.check_migrated(connection)
 
@@ -189,3 +224,82 @@ def downgrade(engine: Engine, revision: str) -> None:
     from alembic import command
 
     _migrate(engine, lambda connection: command.downgrade(alembic_config(connection), revision))
+
+
+def upgrade_catalog(url: str | URL) -> tuple[str | None, str]:
+    """Create or upgrade the catalog database at ``url`` to this chunk-memo's schema.
+
+    The explicit step a shared server needs after chunk-memo is updated (a local
+    SQLite catalog is upgraded when it is opened).  Run it once, while no process of
+    an older chunk-memo writes to the catalog.  The upgrade is one transaction:
+    it either completes or leaves the schema as it was.  Idempotent, and safe to
+    run from several places at once (one upgrades, the others find it done).
+
+    Parameters
+    ----------
+    url : str or sqlalchemy.engine.URL
+        SQLAlchemy URL of the catalog database.
+
+    Returns
+    -------
+    tuple of (str or None, str)
+        The revision the catalog was at (``None``: an empty database) and the one it
+        is at now.
+
+    Raises
+    ------
+    CatalogVersionError
+        The catalog was written by a newer chunk-memo.
+
+    Examples
+    --------
+    >>> upgrade_catalog("postgresql+psycopg://sweeps@db.lab/catalog")  # doctest: +SKIP
+    ('0002', '0003')
+    """
+    engine = get_engine(url)
+    shown = display_url(engine.url)
+    head = head_revision()
+    found: list[str | None] = []
+
+    def upgrade_under_lock(connection: Connection) -> None:
+        found[:] = [current_revision(connection)]
+        if found[0] == head:
+            return
+        _check_known(found[0], shown)
+        from alembic import command
+
+        command.upgrade(alembic_config(connection), "head")
+
+    _migrate(engine, upgrade_under_lock)
+    return found[0], head
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m chunk_memo.catalog.migrate [URL]``: upgrade a catalog's schema."""
+    parser = argparse.ArgumentParser(
+        prog=UPGRADE_COMMAND,
+        description="Create or upgrade a chunk-memo catalog database to the schema "
+                    "revision this chunk-memo needs. Run it once after updating "
+                    "chunk-memo, while no older chunk-memo uses the catalog.")
+    parser.add_argument(
+        "url", nargs="?", default=os.environ.get("CHUNK_MEMO_CATALOG_URL"),
+        help="SQLAlchemy URL of the catalog, e.g. postgresql+psycopg://user@host/db "
+             "(default: $CHUNK_MEMO_CATALOG_URL)")
+    args = parser.parse_args(argv)
+    if not args.url:
+        parser.error("no catalog URL given, and CHUNK_MEMO_CATALOG_URL is not set")
+    try:
+        before, after = upgrade_catalog(args.url)
+    except (CatalogError, SQLAlchemyError, ValueError, ImportError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    shown = display_url(args.url)
+    if before == after:
+        print(f"{shown}: already at schema revision {after}")
+    else:
+        print(f"{shown}: upgraded from schema revision {before or '(empty)'} to {after}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

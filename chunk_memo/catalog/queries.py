@@ -6,8 +6,8 @@ backend and the catalog only binds values.  Statements whose shape depends on wh
 criteria a caller gave are built on first use and kept.
 
 Batches of keys travel as one JSON array parameter read back as rows by the
-backend (``json_each`` on SQLite): one statement per batch of 10^5 keys, no variable
-limit, and no temporary table to fill.
+backend (``json_each`` on SQLite, ``jsonb_array_elements_text`` on PostgreSQL): one
+statement per batch of 10^5 keys, no variable limit, and no temporary table to fill.
 """
 
 from __future__ import annotations
@@ -135,7 +135,13 @@ class Statements:
             caches.c.root_id == bindparam("root"),
             caches.c.cache_hash == bindparam("cache"),
         )
-        self.insert_cache = insert(caches)
+        # ON CONFLICT DO NOTHING ... RETURNING: no id back means that a concurrent
+        # writer registered the same cache first (possible on a server, where two
+        # registrations do not serialize on one lock as on SQLite).
+        self.insert_cache = b.insert_ignore(
+            caches, ["root_id", "cache_hash"], {name: bindparam(name) for name in (
+                "root_id", *CACHE_RECORD_COLUMNS[:7], "created_at", "updated_at")}
+        ).returning(caches.c.id)
         self.refresh_cache = (
             update(caches)
             .where(caches.c.id == bindparam("cache_id"))

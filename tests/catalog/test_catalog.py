@@ -1,13 +1,16 @@
 """Conformance tests of the catalog: one ``CatalogTests`` class, run against each database.
 
 A subclass supplies the ``catalog_url`` fixture (a fresh, empty database per test);
-``TestSQLiteCatalog`` runs everything on SQLite, and a PostgreSQL subclass will run
-the same tests on a server.  ``TestSQLiteSpecifics`` covers what only SQLite has:
-pragmas, the default file inside the root, and lock retries.
+``TestSQLiteCatalog`` runs everything on SQLite and ``TestPostgreSQLCatalog`` on a
+throwaway server.  ``TestSQLiteSpecifics`` covers what only SQLite has (pragmas, the
+default file inside the root, lock retries), ``TestPostgreSQLSpecifics`` what only
+the server has (isolation levels, drivers, retried conflicts).
 """
 
 import json
 import multiprocessing
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 import os
 import queue
@@ -33,10 +36,11 @@ from chunk_memo.catalog import (
     LeaseState,
     dispose_engine,
     head_revision,
+    upgrade_catalog,
 )
 from chunk_memo.catalog import chunk_index as chunk_index_module
 from chunk_memo.catalog import dialects, engine as engine_module
-from chunk_memo.catalog.engine import get_engine
+from chunk_memo.catalog.engine import get_engine, run_transaction
 from chunk_memo.catalog.migrate import downgrade, upgrade
 from chunk_memo.catalog.schema import metadata
 
@@ -48,6 +52,21 @@ SWEEP = cache_record({"alpha": 0.4}, {"strat": ["a", "b"], "s": [1, 2, 3]})
 
 class CatalogTests:
     """Every catalog query against hand-built caches and chunks."""
+
+    #: Whether opening an older schema upgrades it (a local file) or is refused until
+    #: ``upgrade_catalog`` runs (a shared server).
+    upgrades_on_open = True
+
+    def reopen_after_upgrade(self, root, url, old_revision):
+        """Open a catalog left at ``old_revision``, upgrading it the backend's way."""
+        if not self.upgrades_on_open:
+            with pytest.raises(CatalogVersionError) as refused:
+                Catalog(root, url)
+            message = str(refused.value)
+            assert f"'{old_revision}'" in message and f"'{head_revision()}'" in message
+            assert f"python -m chunk_memo.catalog.migrate {url}" in message
+            assert upgrade_catalog(url) == (old_revision, head_revision())
+        return Catalog(root, url)
 
     # -- opening --------------------------------------------------------------
 
@@ -330,6 +349,52 @@ class CatalogTests:
         with pytest.raises(CacheNotFoundError, match=h("unknown")):
             catalog.touch(h("unknown"))
 
+    # -- maintenance (the inspection tools) -----------------------------------
+
+    def test_iter_chunks_walks_the_roots_rows_in_hash_order_page_by_page(
+            self, catalog, other_root, catalog_url):
+        catalog.record_chunks([chunk_row(i) for i in range(7)])
+        Catalog(other_root, catalog_url).record_chunks([chunk_row(99)])
+        rows = list(catalog.iter_chunks(page_size=3))
+        assert rows == sorted(chunk_row(i) for i in range(7))
+        assert list(catalog.iter_chunks()) == rows
+        with pytest.raises(ValueError, match="page_size"):
+            next(catalog.iter_chunks(page_size=0))
+
+    def test_delete_cache_forgets_the_cache_and_its_links_not_its_chunks(self, catalog):
+        other = cache_record({"alpha": 0.4}, {"strat": ["a"], "s": [1]})
+        catalog.register_cache(SWEEP)
+        catalog.register_cache(other)
+        catalog.record_chunks([chunk_row(0), chunk_row(1)], cache_hash=SWEEP.cache_hash)
+        catalog.record_chunks([chunk_row(1)], cache_hash=other.cache_hash)
+        catalog.delete_cache(SWEEP.cache_hash)
+        assert catalog.get_cache(SWEEP.cache_hash) is None
+        assert [info.cache_hash for info in catalog.list_caches()] == [other.cache_hash]
+        both = {chunk_row(0).chunk_hash, chunk_row(1).chunk_hash}
+        assert catalog.existing_chunks(list(both)) == both
+        assert catalog.linked_chunks(other.cache_hash) == {chunk_row(1).chunk_hash}
+        catalog.register_cache(SWEEP)  # anew: with its axes and params, without old links
+        assert catalog.get_cache(SWEEP.cache_hash) == SWEEP
+        assert catalog.linked_chunks(SWEEP.cache_hash) == set()
+        catalog.delete_cache(SWEEP.cache_hash)
+        with pytest.raises(CacheNotFoundError, match=SWEEP.cache_hash):
+            catalog.delete_cache(SWEEP.cache_hash)
+
+    def test_delete_chunks_at_keeps_a_row_that_points_elsewhere_now(self, catalog):
+        catalog.register_cache(SWEEP)
+        catalog.record_chunks([chunk_row(i) for i in range(3)], cache_hash=SWEEP.cache_hash)
+        catalog.record_chunks([chunk_row(1)._replace(location="rewritten.bin")])
+        deleted = catalog.delete_chunks_at({
+            chunk_row(0).chunk_hash: chunk_row(0).location,
+            chunk_row(1).chunk_hash: chunk_row(1).location,  # stale: kept
+            h("never stored"): "nowhere.bin",
+        })
+        assert deleted == {chunk_row(0).chunk_hash}
+        left = {chunk_row(1).chunk_hash, chunk_row(2).chunk_hash}
+        assert catalog.existing_chunks([chunk_row(i).chunk_hash for i in range(3)]) == left
+        assert catalog.linked_chunks(SWEEP.cache_hash) == left
+        assert catalog.delete_chunks_at({}) == set()
+
     # -- leases ---------------------------------------------------------------
 
     def test_claim_grants_free_chunks_and_skips_those_leased_by_a_live_owner(self, catalog):
@@ -484,7 +549,7 @@ class CatalogTests:
                  "b": row.byte_size, "c": row.checksum})
         dispose_engine(catalog_url)
 
-        catalog = Catalog(root, catalog_url)
+        catalog = self.reopen_after_upgrade(root, catalog_url, "0001")
         assert catalog.revision == head_revision()
         assert catalog.get_cache(SWEEP.cache_hash) == SWEEP
         assert catalog.get_chunks([row.chunk_hash]) == {row.chunk_hash: row}
@@ -519,7 +584,7 @@ class CatalogTests:
                                {"h": row.chunk_hash})
         dispose_engine(catalog_url)
 
-        catalog = Catalog(root, catalog_url)
+        catalog = self.reopen_after_upgrade(root, catalog_url, "0002")
         assert catalog.revision == head_revision()
         assert [c.last_used_at for c in catalog.list_caches()] == [3.0]
         assert catalog.get_chunks([row.chunk_hash]) == {row.chunk_hash: row}
@@ -530,7 +595,7 @@ class CatalogTests:
             assert compare_metadata(MigrationContext.configure(connection), metadata) == []
         downgrade(get_engine(catalog_url), "0002")  # drops the leases, keeps the rest
         dispose_engine(catalog_url)
-        reopened = Catalog(root, catalog_url)
+        reopened = self.reopen_after_upgrade(root, catalog_url, "0002")
         assert reopened.lease_states(keys) == {}
         assert reopened.get_chunks([row.chunk_hash]) == {row.chunk_hash: row}
 
@@ -543,11 +608,42 @@ class CatalogTests:
         with get_engine(catalog_url).connect() as connection:
             assert connection.execute(text("SELECT count(*) FROM axis_values")).scalar() == 5
         dispose_engine(catalog_url)
-        reopened = Catalog(root, catalog_url)
+        reopened = self.reopen_after_upgrade(root, catalog_url, "0001")
         assert reopened.revision == head_revision()
         assert reopened.get_cache(SWEEP.cache_hash) == SWEEP
         first = chunk_row(0)
         assert reopened.get_chunks([first.chunk_hash]) == {first.chunk_hash: first}
+
+    def test_upgrade_catalog_creates_then_upgrades_then_does_nothing(self, root, catalog_url):
+        assert upgrade_catalog(catalog_url) == (None, head_revision())  # empty database
+        downgrade(get_engine(catalog_url), "0002")
+        dispose_engine(catalog_url)
+        assert upgrade_catalog(catalog_url) == ("0002", head_revision())
+        assert upgrade_catalog(catalog_url) == (head_revision(), head_revision())
+        assert Catalog(root, catalog_url).revision == head_revision()
+
+    def test_the_upgrade_command(self, root, catalog_url):
+        upgrade(get_engine(catalog_url), "0001")
+        dispose_engine(catalog_url)
+        command = [sys.executable, "-m", "chunk_memo.catalog.migrate", catalog_url]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert "RuntimeWarning" not in done.stderr  # runpy's, about a module imported twice
+        assert done.stdout.strip().endswith(
+            f"upgraded from schema revision 0001 to {head_revision()}")
+        again = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        assert again.returncode == 0 and "already at schema revision" in again.stdout
+        assert Catalog(root, catalog_url).revision == head_revision()
+
+    def test_the_upgrade_command_refuses_a_catalog_from_a_newer_version(self, catalog,
+                                                                       catalog_url):
+        with get_engine(catalog_url).begin() as connection:
+            connection.execute(text("UPDATE alembic_version SET version_num = '0099_future'"))
+        dispose_engine(catalog_url)
+        done = subprocess.run([sys.executable, "-m", "chunk_memo.catalog.migrate",
+                               catalog_url], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 1
+        assert "'0099_future'" in done.stderr and "newer chunk-memo" in done.stderr
 
     def test_a_catalog_from_a_newer_version_is_refused(self, catalog, root, catalog_url):
         with get_engine(catalog_url).begin() as connection:
@@ -560,6 +656,17 @@ class CatalogTests:
         assert "newer chunk-memo" in message
 
     # -- processes ------------------------------------------------------------
+
+    def test_threads_registering_one_cache_register_it_once(self, catalog):
+        barrier = threading.Barrier(4)
+
+        def register(_):
+            barrier.wait(timeout=30)
+            return catalog.register_cache(SWEEP)
+
+        with ThreadPoolExecutor(4) as pool:
+            assert sorted(pool.map(register, range(4))) == [False, False, False, True]
+        assert catalog.get_cache(SWEEP.cache_hash) == SWEEP
 
     def test_threads_share_one_catalog(self, catalog):
         def record(start):
@@ -656,6 +763,16 @@ class TestSQLiteCatalog(CatalogTests):
         return sqlite_url
 
 
+class TestPostgreSQLCatalog(CatalogTests):
+    """The conformance tests on PostgreSQL: a fresh database per test."""
+
+    upgrades_on_open = False
+
+    @pytest.fixture
+    def catalog_url(self, postgres_catalog_url):
+        return postgres_catalog_url
+
+
 class TestSQLiteSpecifics:
     """What only the SQLite backend does."""
 
@@ -720,6 +837,100 @@ class TestSQLiteSpecifics:
     def catalog_for_lock_tests(self, root, sqlite_url, monkeypatch):
         monkeypatch.setattr(dialects, "SQLITE_BUSY_TIMEOUT_MS", 20)
         return Catalog(root, sqlite_url)
+
+
+class TestPostgreSQLSpecifics:
+    """What only the PostgreSQL backend does: isolation, drivers, retries, locks."""
+
+    @pytest.fixture
+    def catalog_url(self, postgres_catalog_url):
+        return postgres_catalog_url
+
+    def test_reads_are_snapshots_and_writes_read_committed(self, catalog, catalog_url):
+        def setting(connection):
+            return tuple(connection.exec_driver_sql(f"SHOW {name}").scalar()
+                         for name in ("transaction_isolation", "transaction_read_only"))
+
+        assert catalog._read(setting) == ("repeatable read", "on")
+        assert catalog._write(setting) == ("read committed", "off")
+        with get_engine(catalog_url).begin() as connection:  # a tool's own transaction
+            assert setting(connection) == ("read committed", "off")
+
+    def test_a_bare_postgresql_url_runs_on_psycopg(self, root, catalog_url):
+        bare = catalog_url.replace("postgresql+psycopg://", "postgresql://")
+        catalog = Catalog(root, bare)
+        assert get_engine(bare).dialect.driver == "psycopg"
+        catalog.record_chunks([chunk_row(0)])
+        assert catalog.existing_chunks([chunk_row(0).chunk_hash]) == {chunk_row(0).chunk_hash}
+        dispose_engine(bare)
+
+    def test_other_drivers_are_refused_with_the_url_to_use(self, root, catalog_url):
+        other = catalog_url.replace("postgresql+psycopg://", "postgresql+pg8000://")
+        with pytest.raises(ValueError, match=re.escape("postgresql+psycopg://")):
+            Catalog(root, other)
+
+    def test_serialization_failures_and_deadlocks_are_retried(self, catalog_url):
+        attempts = []
+
+        def work(connection):
+            attempts.append(len(attempts))
+            failure = {0: "serialization_failure", 1: "deadlock_detected"}.get(len(attempts) - 1)
+            if failure:
+                connection.exec_driver_sql(
+                    f"DO $$ BEGIN RAISE EXCEPTION USING ERRCODE = '{failure}'; END $$")
+            return "done"
+
+        assert run_transaction(get_engine(catalog_url), work, write=True) == "done"
+        assert attempts == [0, 1, 2]
+
+        def unique_violation(connection):
+            attempts.append(len(attempts))
+            connection.exec_driver_sql(
+                "DO $$ BEGIN RAISE EXCEPTION USING ERRCODE = 'unique_violation'; END $$")
+
+        with pytest.raises(Exception, match="UniqueViolation"):
+            run_transaction(get_engine(catalog_url), unique_violation, write=True)
+        assert attempts == [0, 1, 2, 3]  # not retried: it would fail again
+
+    def test_creating_the_schema_waits_for_the_migration_lock(self, root, catalog_url):
+        holder = get_engine(catalog_url).connect()
+        holder.execute(text("SELECT pg_advisory_lock(:key)"),
+                       {"key": dialects.PG_MIGRATION_LOCK_KEY})
+        with ThreadPoolExecutor(1) as pool:
+            opening = pool.submit(Catalog, root, catalog_url)
+            time.sleep(0.5)
+            assert not opening.done(), "the schema was created under another's lock"
+            holder.execute(text("SELECT pg_advisory_unlock(:key)"),
+                           {"key": dialects.PG_MIGRATION_LOCK_KEY})
+            holder.close()
+            assert opening.result(timeout=30).revision == head_revision()
+
+    def test_a_claim_waiting_for_a_recorder_does_not_take_the_recorded_chunk(
+            self, catalog, catalog_url):
+        # The recorder holds the lease on chunk 0 and records it: its transaction
+        # deletes the lease (locking the row) and stores the chunk.  A claim of the
+        # chunk meanwhile waits on that row; once the recorder commits, the claim's
+        # insert goes through, judged on a snapshot without the chunk.
+        keys = [chunk_row(0).chunk_hash, chunk_row(1).chunk_hash]
+        assert catalog.claim_chunks(keys[:1], "recorder", ttl=60) == set(keys[:1])
+        recorder = get_engine(catalog_url).connect()
+        recorder.begin()
+        recorder.execute(text("DELETE FROM leases WHERE chunk_hash = :h"), {"h": keys[0]})
+        with ThreadPoolExecutor(1) as pool:
+            claiming = pool.submit(catalog.claim_chunks, keys, "B", 60)
+            time.sleep(0.3)
+            assert not claiming.done(), "the claim did not wait for the recorder"
+            row = chunk_row(0)
+            recorder.execute(text(
+                "INSERT INTO chunks (root_id, chunk_hash, location, n_items, n_present, "
+                "byte_size, checksum, created_at, updated_at) VALUES "
+                "(:r, :h, :l, :n, :p, :b, :c, 1.0, 1.0)"),
+                {"r": catalog._root_id, "h": row.chunk_hash, "l": row.location,
+                 "n": row.n_items, "p": row.n_present, "b": row.byte_size, "c": row.checksum})
+            recorder.commit()
+            recorder.close()
+            assert claiming.result(timeout=30) == {keys[1]}
+        assert catalog.lease_states(keys).keys() == {keys[1]}
 
 
 def lease_column(url, column, chunk_hash) -> list:

@@ -101,6 +101,7 @@ class ChunkCache:
         self.selected_positions: dict[str, list[int]] = {}
         self._params: dict | None = None
         self._cache_hash: str | None = None
+        self._hasher: tuple | None = None  # (cache_hash it was built for, ChunkHasher)
         self._registered: str | None = None
         self._storage_local = threading.local()
         if params is not None:
@@ -200,7 +201,10 @@ class ChunkCache:
 
     def chunk_hasher(self):
         """The compiled batch hasher of this cache's grid, params and version."""
-        return self.grid.chunk_hasher(self.own_params, self.cache_version)
+        key = self.cache_hash
+        if self._hasher is None or self._hasher[0] != key:
+            self._hasher = (key, self.grid.chunk_hasher(self.own_params, self.cache_version))
+        return self._hasher[1]
 
     def resolved_chunk_keys(self) -> list[ChunkKey]:
         """Chunk keys of this view: the enumerator's, or the grid's touched by the selection."""
@@ -316,9 +320,16 @@ class ChunkCache:
     load_from_cache = classmethod(discovery.load_from_cache)
     auto_load = classmethod(discovery.auto_load)
 
+    def __copy__(self) -> "ChunkCache":
+        # Views share the thread's storage (pickling, below, must not).
+        view = object.__new__(type(self))
+        view.__dict__.update(self.__dict__)
+        return view
+
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         del state["_storage_local"]  # connections stay in their process and thread
+        state["_hasher"] = None  # compiled; rebuilt on demand
         return state
 
     def __setstate__(self, state: dict) -> None:

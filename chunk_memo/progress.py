@@ -20,9 +20,9 @@ class Progress:
         self.label = label
         self.started = time.perf_counter()
         self.executed_points = 0
-        self.bar = tqdm(total=total_chunks, unit="chunk", desc=f"chunk-memo {label}",
-                        disable=verbose < 1, file=sys.stderr, delay=0.5, leave=False,
-                        dynamic_ncols=True)
+        self.bar = _Silent() if verbose < 1 else tqdm(
+            total=total_chunks, unit="chunk", desc=f"chunk-memo {label}", file=sys.stderr,
+            delay=0.5, leave=False, dynamic_ncols=True)
         self.total_points = total_points
 
     def executed(self, chunk_hash: str, key: tuple, n_points: int) -> None:
@@ -50,3 +50,19 @@ class Progress:
                 f"[{elapsed:.2f} s]",
                 file=sys.stderr,
             )
+
+
+class _Silent:
+    """The bar of a run with ``verbose=0``: a lookup should not pay for a tqdm object."""
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_postfix_str(self, text: str, refresh: bool = True) -> None:
+        pass
+
+    def write(self, text: str, file=None) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

@@ -146,3 +146,16 @@ def test_untrusted_cache_refuses_pickled_payloads(root):
     from chunk_memo.errors import UntrustedPayloadError
     with pytest.raises(UntrustedPayloadError):
         run(make(root, trusted=False), lambda *a, **k: None)
+
+
+def test_views_share_the_thread_storage_and_hasher_follows_identity(root):
+    cache = make(root)
+    view = cache.slice(PARAMS, strat=["a"])
+    assert view.storage() is cache.storage(), "a slice must not reopen the catalog"
+    hasher = cache.chunk_hasher()
+    key = (("s", (1, 2)), ("strat", ("a",)))
+    assert hasher.hexdigest(0) == cache.chunk_hash(key)
+    other = cache.slice({"alpha": 9})
+    assert other.chunk_hasher().hexdigest(0) == other.chunk_hash(key) != cache.chunk_hash(key)
+    cache.extend_axis_values({"s": [4]})
+    assert cache.chunk_hasher().hexdigest(1) == cache.chunk_hash(cache.grid.chunk_key(1))

@@ -20,6 +20,7 @@ from typing import Any, Mapping, Sequence
 from chunk_memo import identity
 from chunk_memo.planning import Plan
 from chunk_memo.runners_parallel import _as_point
+from chunk_memo.storage import stored_positions
 
 __all__ = ["to_xarray", "to_dataframe"]
 
@@ -275,7 +276,8 @@ def _present_selection(plan: Plan, chunk, chunk_output: Any, row) -> list[int]:
     if len(chunk_output) == len(selected):
         return list(selected)
     if row is not None:
-        stored = [p for p in selected if row.present is None or row.present[p >> 3] >> (p & 7) & 1]
+        present = stored_positions(row)
+        stored = [p for p in selected if p in present]
         if len(stored) == len(chunk_output):
             return stored
     raise ValueError(

@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 from chunk_memo.leasing import Leases
 from chunk_memo.planning import Plan, PlannedChunk
 from chunk_memo.progress import Progress
-from chunk_memo.storage import MISSING
+from chunk_memo.storage import MISSING, stored_positions
 
 __all__ = ["Diagnostics", "run", "run_streaming", "run_chunks", "run_chunks_streaming"]
 
@@ -220,7 +220,7 @@ def _serve(storage, chunk: PlannedChunk, row, keep: bool, diag: Diagnostics,
         return MISSING
     wanted = chunk.positions
     if row.n_items is not None and row.n_present < row.n_items:
-        stored = _present_positions(row)
+        stored = stored_positions(row)
         selected = range(chunk.n_points) if wanted is None else wanted
         available = [p for p in selected if p in stored]
         if len(available) < len(selected):
@@ -257,11 +257,6 @@ def _execute(cache, plan: Plan, chunk: PlannedChunk, call: Callable, storage, ro
     if chunk.positions is not None and isinstance(output, list) and len(output) == chunk.n_points:
         return [output[p] for p in chunk.positions]
     return output
-
-
-def _present_positions(row) -> set[int]:
-    bitmap = row.present or b""
-    return {i for i in range(row.n_items) if bitmap[i // 8] >> (i % 8) & 1}
 
 
 def bind_exec_fn(exec_fn: Callable, cache) -> Callable[[tuple], Any]:

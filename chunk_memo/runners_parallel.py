@@ -11,6 +11,7 @@ touches the catalog: workers just run ``exec_fn``.
 from __future__ import annotations
 
 import functools
+import math
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from itertools import islice
@@ -19,7 +20,7 @@ from typing import Any, Callable, Iterable, Mapping
 from chunk_memo.leasing import Leases
 from chunk_memo.progress import Progress
 from chunk_memo.runners import Diagnostics
-from chunk_memo.storage import MISSING
+from chunk_memo.storage import MISSING, stored_positions
 
 __all__ = ["run_parallel"]
 
@@ -188,7 +189,7 @@ class _Batch:
         else:
             hashes = [str(chunk_hash_fn(cache.grid.chunk_key(o))) for o in ordinals]
         self.hash_of = dict(zip(ordinals, hashes))
-        self.n_points = {o: _prod(geometry.chunk_shape(o)) for o in ordinals}
+        self.n_points = {o: math.prod(geometry.chunk_shape(o)) for o in ordinals}
 
     def run(self, exec_fn, map_fn, map_kwargs, flush_on_chunk: bool, keep: bool) -> list:
         storage = self.cache.storage()
@@ -209,7 +210,7 @@ class _Batch:
         todo: dict[int, list[int]] = {}
         for ordinal, indices in wanted.items():
             row = rows.get(self.hash_of[ordinal])
-            stored = _stored_positions(row, self.n_points[ordinal])
+            stored = stored_positions(row, self.n_points[ordinal])
             hits = [i for i in indices if self.place[i][1] in stored]
             misses = [i for i in indices if self.place[i][1] not in stored]
             if hits and keep:
@@ -306,19 +307,3 @@ def _claim_groups(pending: dict[int, list[int]]):
             group, n_items = {}, 0
     if group:
         yield group
-
-
-def _stored_positions(row, n_points: int) -> set[int] | range:
-    if row is None or row.n_items is None or row.n_items != n_points:
-        return set()
-    if row.present is None:
-        return range(n_points)
-    return {i for i in range(n_points) if row.present[i >> 3] >> (i & 7) & 1}
-
-
-def _prod(values) -> int:
-    total = 1
-    for v in values:
-        total *= v
-    return total
-

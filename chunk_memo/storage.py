@@ -18,9 +18,10 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from chunk_memo.catalog import Catalog, ChunkRow
 from chunk_memo.errors import CorruptChunkWarning, CorruptPayloadError
+from chunk_memo.payload import flags_from_bitmap
 from chunk_memo.store import ChunkStore, StoredPayload
 
-__all__ = ["ChunkStorage", "MISSING", "open_root_catalog"]
+__all__ = ["ChunkStorage", "MISSING", "open_root_catalog", "stored_positions"]
 
 CATALOG_URL_VARIABLE = "CHUNK_MEMO_CATALOG_URL"
 
@@ -196,6 +197,19 @@ class ChunkStorage:
         if current is not None and current.location == row.location:
             self.catalog.delete_chunks([row.chunk_hash])
         self.store.remove(row.location)
+
+
+def stored_positions(row: ChunkRow | None, n_points: int | None = None) -> set[int] | range:
+    """Positions of the items a chunk row says are stored.
+
+    Empty for no row, a whole-stored chunk, or a row of another size than ``n_points``.
+    """
+    if row is None or row.n_items is None or (n_points is not None and row.n_items != n_points):
+        return set()
+    if row.present is None:
+        return range(row.n_items)
+    flags = flags_from_bitmap(row.present, row.n_items)
+    return {i for i, flag in enumerate(flags) if flag}
 
 
 def _row_of(chunk_hash: str, stored: StoredPayload) -> ChunkRow:

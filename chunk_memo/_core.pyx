@@ -364,104 +364,7 @@ cdef class _Writer:
             return self.put(b'F')
         if t is bytes:
             return self.put_bytes(<bytes> v)
-        return self.encode_other(v, depth)
-
-    cdef int encode_other(self, object v, int depth) except -1:
-        if isinstance(v, _enum.Enum):
-            self.put(b'E')
-            self.put_text(b's', _type_name(type(v)))
-            return self.encode(v.value, depth + 1)
-        if isinstance(v, int):
-            return self.put_int(int(v))
-        if isinstance(v, float):
-            self.put(b'f')
-            return self.put_float(<double> v)
-        if isinstance(v, str):
-            return self.put_text(b's', str(v))
-        if isinstance(v, (bytes, bytearray)):
-            return self.put_bytes(bytes(v))
-        if isinstance(v, (list, tuple)):
-            self.put(b'l')
-            self.put_varint(<uint64_t> len(v))
-            for item in v:
-                self.encode(item, depth + 1)
-            return 0
-        if isinstance(v, dict):
-            return self.put_dict(dict(v), depth)
-        if isinstance(v, (set, frozenset)):
-            return self.put_set(v, depth)
-        if isinstance(v, complex):
-            self.put(b'c')
-            self.put_float(float(getattr(v, "real")))
-            return self.put_float(float(getattr(v, "imag")))
-        if isinstance(v, _dt.datetime):
-            return self.put_text(b'D', v.isoformat())
-        if isinstance(v, _dt.date):
-            return self.put_text(b'a', v.isoformat())
-        if isinstance(v, _dt.time):
-            return self.put_text(b't', v.isoformat())
-        if isinstance(v, _dt.timedelta):
-            self.put(b'e')
-            self.put_int(v.days)
-            self.put_int(v.seconds)
-            return self.put_int(v.microseconds)
-        if isinstance(v, _decimal.Decimal):
-            return self.put_text(b'M', _decimal_text(v))
-        if isinstance(v, _PurePath):
-            return self.put_text(b'P', v.as_posix())
-        np = _numpy_module()
-        if np is not None and isinstance(v, np.generic):
-            return self.encode_numpy_scalar(np, v)
-        if np is not None and isinstance(v, np.ndarray):
-            return self.encode_array(np, v, depth)
-        converter = _lookup_converter(type(v))
-        if converter is None:
-            raise TypeError(
-                f"chunk-memo cannot hash a value of type {_type_name(type(v))!r}: "
-                "use a supported type or register one with "
-                "chunk_memo.identity.register_type"
-            )
-        self.put(b'U')
-        self.put_text(b's', _type_name(type(v)))
-        return self.encode(converter(v), depth + 1)
-
-    cdef int encode_numpy_scalar(self, object np, object v) except -1:
-        if isinstance(v, np.bool_):
-            return self.put(b'T' if v else b'F')
-        if isinstance(v, np.integer):
-            return self.put_int(int(v))
-        if isinstance(v, np.floating):
-            self.put(b'f')
-            return self.put_float(float(v))
-        if isinstance(v, np.complexfloating):
-            c = complex(v)
-            self.put(b'c')
-            self.put_float(float(getattr(c, "real")))
-            return self.put_float(float(getattr(c, "imag")))
-        raise TypeError(f"chunk-memo cannot hash a NumPy scalar of type {_type_name(type(v))!r}")
-
-    cdef int encode_array(self, object np, object a, int depth) except -1:
-        dtype = a.dtype
-        if dtype.hasobject:
-            if dtype != np.dtype(object):
-                raise TypeError(f"chunk-memo cannot hash a NumPy array of dtype {dtype}")
-            dtype_text = "|O"
-        else:
-            if dtype.byteorder == ">" or (dtype.byteorder == "=" and _sys.byteorder == "big"):
-                dtype = dtype.newbyteorder("<")
-            dtype_text = dtype.str if dtype.names is None else repr(dtype.descr)
-        self.put(b'A')
-        self.put_text(b's', dtype_text)
-        self.put_varint(<uint64_t> a.ndim)
-        for dim in a.shape:
-            self.put_varint(<uint64_t> dim)
-        if dtype_text == "|O":
-            for item in a.ravel(order="C"):
-                self.encode(item, depth + 1)
-            return 0
-        raw = np.ascontiguousarray(a, dtype=dtype).tobytes()
-        self.put_varint(<uint64_t> PyBytes_GET_SIZE(raw))
-        return self.put_raw(PyBytes_AS_STRING(raw), PyBytes_GET_SIZE(raw))
+        return _encode_other(self, v, depth)
 
     cdef bytes take(self):
         return PyBytes_FromStringAndSize(self.buf, self.length)
@@ -550,4 +453,5 @@ def list_header(Py_ssize_t count):
     return w.take()
 
 
+include "_encode_types.pxi"
 include "_geometry.pxi"

@@ -124,7 +124,10 @@ class Grid:
     (('s', (1, 2)), ('strat', ('b',)))
     """
 
-    __slots__ = ("axis_order", "axis_values", "chunk_spec", "geometry", "_index")
+    __slots__ = ("axis_order", "axis_values", "chunk_spec", "geometry", "_index", "derived")
+
+    #: How many (params, version) identities :attr:`derived` remembers per grid.
+    DERIVED_ENTRIES = 32
 
     def __init__(self, axis_order: tuple, axis_values: dict, chunk_spec: dict):
         self.axis_order = axis_order
@@ -135,6 +138,10 @@ class Grid:
             [self.chunk_spec[a] for a in axis_order],
         )
         self._index: dict[str, dict[bytes, int]] = {}
+        # Values derived from this grid and one identity (cache hash, chunk hasher),
+        # keyed by (params hash, version): slices of one cache share them instead of
+        # rehashing every axis value per lookup.  See :meth:`remember`.
+        self.derived: dict[tuple, dict] = {}
 
     @classmethod
     def build(
@@ -260,6 +267,18 @@ class Grid:
         return self.geometry.select([positions.get(name) for name in self.axis_order])
 
     # -- hashing ---------------------------------------------------------------
+    def remember(self, identity_key: tuple) -> dict:
+        """The dict of values derived from this grid and ``identity_key`` (created empty).
+
+        Bounded: past :data:`DERIVED_ENTRIES` identities it starts over empty.
+        """
+        entry = self.derived.get(identity_key)
+        if entry is None:
+            if len(self.derived) >= self.DERIVED_ENTRIES:
+                self.derived.clear()
+            entry = self.derived.setdefault(identity_key, {})
+        return entry
+
     def chunk_hasher(self, params: Mapping[str, Any] | None, cache_version: str) -> "_core.ChunkHasher":
         """Batch hasher whose digests equal :func:`identity.chunk_hash` of each chunk key."""
         prefix, suffix = identity.chunk_hash_prefix_suffix(params, self.axis_order, cache_version)

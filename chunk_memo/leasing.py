@@ -42,11 +42,18 @@ class Leases:
         self.catalog = catalog
         self.ttl = float(ttl)
         self.enabled = enabled
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._owner: str | None = None
         self._held = False
-        self._stop = threading.Event()
+        self._stop: threading.Event | None = None  # created with the heartbeat thread
         self._thread: threading.Thread | None = None
         self._poll = POLL_MIN
+
+    @property
+    def owner(self) -> str:
+        """This process's owner name in the catalog: host, pid and a random tag."""
+        if self._owner is None:
+            self._owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        return self._owner
 
     @classmethod
     def for_cache(cls, cache) -> "Leases":
@@ -77,8 +84,8 @@ class Leases:
 
     def close(self) -> None:
         """Stop the heartbeat and give up every lease still held."""
-        self._stop.set()
         if self._thread is not None:
+            self._stop.set()
             self._thread.join()
         if self.enabled and self._held:
             self.catalog.release_all(self.owner)
@@ -86,6 +93,7 @@ class Leases:
 
     def _start_heartbeat(self) -> None:
         if self._thread is None:
+            self._stop = threading.Event()
             self._thread = threading.Thread(target=self._beat, name="chunk-memo-leases",
                                             daemon=True)
             self._thread.start()

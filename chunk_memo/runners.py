@@ -10,6 +10,7 @@ finished before is committed, then the exception propagates unchanged.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import time
 from dataclasses import dataclass, field
@@ -259,6 +260,19 @@ def _execute(cache, plan: Plan, chunk: PlannedChunk, call: Callable, storage, ro
     return output
 
 
+@functools.lru_cache(maxsize=256)
+def _declared_names(exec_fn: Callable) -> tuple[str, ...]:
+    """Names ``exec_fn`` declares after its first (params) argument, if it has a signature.
+
+    Remembered per function: a service doing one-point lookups calls this per run,
+    and ``inspect.signature`` costs tens of microseconds.
+    """
+    try:
+        return tuple(inspect.signature(exec_fn).parameters)[1:]
+    except (TypeError, ValueError):
+        return ()
+
+
 def bind_exec_fn(exec_fn: Callable, cache) -> Callable[[tuple], Any]:
     """``key -> exec_fn(params, **axis_lists, **fixed)``.
 
@@ -267,15 +281,11 @@ def bind_exec_fn(exec_fn: Callable, cache) -> Callable[[tuple], Any]:
     """
     params = cache.params
     axes = set(cache.axis_order)
-    fixed = {}
     try:
-        signature = inspect.signature(exec_fn)
-    except (TypeError, ValueError):
-        signature = None
-    if signature is not None:
-        for name in list(signature.parameters)[1:]:
-            if name not in axes and name in params:
-                fixed[name] = params[name]
+        names = _declared_names(exec_fn)
+    except TypeError:  # an unhashable callable: not remembered
+        names = _declared_names.__wrapped__(exec_fn)
+    fixed = {name: params[name] for name in names if name not in axes and name in params}
 
     def call(key: tuple) -> Any:
         return exec_fn(params, **{axis: list(values) for axis, values in key}, **fixed)

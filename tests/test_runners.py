@@ -126,6 +126,21 @@ def test_axis_fixed_as_param_reaches_exec_fn(root):
     assert run(cache, fn)[0] == [["a-1", "a-2"]]
 
 
+def test_an_unhashable_callable_with_a_fixed_axis_is_bound_too(root):
+    class Labeller:
+        __hash__ = None  # compares by value: cannot be remembered by identity
+
+        def __eq__(self, other):
+            return isinstance(other, Labeller)
+
+        def __call__(self, params, s, strat):
+            return [f"{strat}-{v}" for v in s]
+
+    cache = ChunkCache(root, {"s": 2}, {"s": [1, 2]}, params={"strat": "b", "alpha": 1}, verbose=0)
+    for _ in range(2):  # computed, then served
+        assert run(cache, Labeller())[0] == [["b-1", "b-2"]]
+
+
 def test_extending_axis_values_reuses_unchanged_chunks(root, recorder):
     cache = make(root, chunk_spec={"strat": 1, "s": 2})
     run(cache, recorder)

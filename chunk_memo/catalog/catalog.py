@@ -19,7 +19,14 @@ from sqlalchemy.engine import URL, make_url
 from .caches import CacheQueries
 from .chunk_index import ChunkIndex
 from .dialects import backend_for
-from .engine import default_url, display_url, get_engine, run_transaction, url_string
+from .engine import (
+    default_url,
+    display_url,
+    get_engine,
+    read_statement,
+    run_transaction,
+    url_string,
+)
 from .errors import CacheNotFoundError
 from .leases import Leases
 from .maintenance import Maintenance
@@ -92,6 +99,12 @@ class Catalog(CacheQueries, ChunkIndex, Leases, Maintenance):
 
     def _read(self, work: Callable[[Connection], T]) -> T:
         return run_transaction(get_engine(self.url), work, write=False)
+
+    def _query(self, statement, values: dict) -> list[tuple]:
+        """Rows of one read-only :class:`~.queries.DriverStatement` (see read_statement)."""
+        return read_statement(
+            self.url, statement.sql, statement.bind(values),
+            lambda: self._read(lambda connection: statement.fetchall(connection, values)))
 
     def _write(self, work: Callable[[Connection], T]) -> T:
         return run_transaction(get_engine(self.url), work, write=True)

@@ -138,12 +138,14 @@ class ChunkIndex:
 
     def _scan_existing(self, connection: Connection, keys, stored: int) -> set[str]:
         require_str_keys(keys, "chunk hashes")
-        wanted = set(keys)
+        if stored == 0:
+            return set()
         decode = self._backend.decode_json_list
         bound = {"root": self._root_id}
-        if stored <= SCAN_PAGE:
-            return wanted.intersection(decode(
-                connection.execute(self._sql.all_chunk_hashes, bound).scalar()))
+        if stored <= SCAN_PAGE:  # a set of the few stored hashes, not of the many keys
+            return set(decode(
+                connection.execute(self._sql.all_chunk_hashes, bound).scalar())).intersection(keys)
+        wanted = set(keys)
         found: set[str] = set()
         after = ""  # below every non-empty hash
         while True:
@@ -159,6 +161,15 @@ class ChunkIndex:
         keys = hashes if isinstance(hashes, (list, tuple)) else list(hashes)
         statement = self._sql.get_chunks
         native_rows = self._backend.native_rows
+
+        if len(keys) == 1:  # a lookup: by equality, one statement, no transaction
+            require_str_keys(keys, "chunk hashes")
+            rows = self._query(self._sql.get_chunk, {"root": self._root_id, "key": keys[0]})
+            return {row[0]: _new_chunk_row(row) for row in native_rows(rows)}
+        if 0 < len(keys) <= LOOKUP_BATCH:  # one statement: no transaction needed
+            rows = self._query(statement, {"root": self._root_id,
+                                           "keys": json_string_array(keys)})
+            return {row[0]: _new_chunk_row(row) for row in native_rows(rows)}
 
         def load(connection: Connection) -> dict[str, ChunkRow]:
             found: dict[str, ChunkRow] = {}

@@ -71,6 +71,9 @@ class Backend:
     def configure_engine(self, engine: Engine) -> None:
         """Install connection and transaction hooks on a fresh engine."""
 
+    def prepare_connection(self, dbapi_connection) -> None:
+        """Set up a driver connection opened outside the engine's pool, as the pool would."""
+
     def insert(self, table):
         """The dialect's INSERT construct (one that supports ON CONFLICT)."""
         raise NotImplementedError
@@ -164,6 +167,9 @@ class SQLiteBackend(Backend):
         # busy timeout.
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
+
+    def prepare_connection(self, dbapi_connection) -> None:
+        _sqlite_on_connect(dbapi_connection, None)
 
     def insert(self, table):
         from sqlalchemy.dialects.sqlite import insert

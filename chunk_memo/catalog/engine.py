@@ -43,6 +43,10 @@ _engines_lock = threading.Lock()
 _open_connections: dict[int, object] = {}
 # Connections inherited across fork(): referenced forever, never used, never closed.
 _inherited_connections: list[object] = []
+# Idle driver connections for one-statement reads, per (SQLite URL, pid): see
+# read_statement.  At most this many are kept per URL; more are closed after use.
+_read_connections: dict[tuple[str, int], list | None] = {}
+MAX_IDLE_READ_CONNECTIONS = 8
 
 
 def default_url(root: str | os.PathLike) -> str:
@@ -121,8 +125,12 @@ def dispose_engine(url: str | URL) -> None:
     For tests and for tools that delete a catalog file; catalogs opened afterwards
     get a fresh engine.
     """
+    key = (url_string(url), os.getpid())
     with _engines_lock:
-        engine = _engines.pop((url_string(url), os.getpid()), None)
+        engine = _engines.pop(key, None)
+        idle = _read_connections.pop(key, None) or []
+    for connection in idle:  # one in use now is closed when it is dropped
+        connection.close()
     if engine is not None:
         engine.dispose()
 
@@ -132,6 +140,9 @@ def _after_fork_in_child() -> None:
     _engines_lock = threading.Lock()  # another thread may have held it at fork time
     _inherited_connections.extend(_open_connections.values())
     _open_connections.clear()
+    for idle in _read_connections.values():
+        _inherited_connections.extend(idle or ())
+    _read_connections.clear()
     inherited = list(_engines.values())
     _engines.clear()
     for engine in inherited:
@@ -139,6 +150,61 @@ def _after_fork_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def read_statement(url: str, sql: str, parameters, fallback: Callable[[], T]) -> list | T:
+    """Rows of one read-only driver statement on ``url``; the hot path of lookups.
+
+    On SQLite the statement runs on an idle driver connection of this process kept
+    for such reads, in autocommit mode: one statement is one consistent snapshot, so
+    it needs no transaction, and skipping the pool checkout and SQLAlchemy's
+    transaction events takes a one-chunk catalog read from ~100 us to ~15 us.
+    Elsewhere, and whenever the fast path meets a locked database, ``fallback()``
+    answers (a full retried transaction).
+    """
+    idle = _idle_read_connections(url)
+    if idle is None:
+        return fallback()
+    try:
+        connection = idle.pop()
+    except IndexError:
+        connection = _open_read_connection(url)
+    try:
+        cursor = connection.execute(sql, parameters)
+        try:
+            return cursor.fetchall()
+        finally:
+            cursor.close()
+    except connection.OperationalError as error:
+        if not backend_for("sqlite").is_lock_error(error):
+            raise
+        return fallback()
+    finally:
+        if len(idle) < MAX_IDLE_READ_CONNECTIONS:
+            idle.append(connection)
+        else:
+            connection.close()
+
+
+def _idle_read_connections(url: str) -> list | None:
+    """This process's idle read connections to ``url`` (None: not a SQLite URL)."""
+    key = (url, os.getpid())
+    idle = _read_connections.get(key, False)
+    if idle is False:
+        is_sqlite = get_engine(url).dialect.name == "sqlite"  # takes _engines_lock itself
+        with _engines_lock:
+            idle = _read_connections.setdefault(key, [] if is_sqlite else None)
+    return idle
+
+
+def _open_read_connection(url: str):
+    dialect = get_engine(url).dialect
+    cargs, cparams = dialect.create_connect_args(make_url(url))
+    # Any thread may take it from the idle list; one thread uses it at a time.
+    connection = dialect.loaded_dbapi.connect(*cargs, **{**cparams, "check_same_thread": False})
+    # Set up as the engine's pooled connections are (pragmas, autocommit).
+    backend_for("sqlite").prepare_connection(connection)
+    return connection
 
 
 def run_transaction(engine: Engine, work: Callable[[Connection], T], *, write: bool,

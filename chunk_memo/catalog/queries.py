@@ -259,6 +259,9 @@ class Statements:
             chunks.c.root_id == bindparam("root"),
             chunks.c.chunk_hash.in_(select(b.json_array_rows(bindparam("keys"), "k").c.value)),
         ), self.dialect)
+        self.get_chunk = DriverStatement(select(*_CHUNK_ROW).where(
+            chunks.c.root_id == bindparam("root"), chunks.c.chunk_hash == bindparam("key"),
+        ), self.dialect)
         self.delete_chunks = delete(chunks).where(
             chunks.c.root_id == bindparam("root"),
             chunks.c.chunk_hash.in_(select(b.json_array_rows(bindparam("keys"), "k").c.value)),

@@ -146,16 +146,50 @@ def _seek_read(file: BinaryIO, size: int, offset: int) -> bytes:
     return file.read(size)
 
 
-def _byte_source(source: Any) -> tuple[Any, int, str]:
-    """``(read(size, offset), total size, name)`` of bytes or a binary file."""
+def _byte_source(source: Any) -> tuple[Any, int, str, tuple | None]:
+    """``(read(size, offset), total size, name, file identity)`` of bytes or a binary file.
+
+    The identity (device, inode, size, mtime in ns) is ``None`` for bytes.
+    """
     if isinstance(source, (bytes, bytearray, memoryview)):
         view = memoryview(source).cast("B")
-        return (lambda size, offset: view[offset:offset + size]), len(view), "<bytes>"
+        return (lambda size, offset: view[offset:offset + size]), len(view), "<bytes>", None
     name = str(getattr(source, "name", "<file>"))
     if hasattr(os, "pread") and hasattr(source, "fileno"):
         fd = source.fileno()
-        return functools.partial(_pread_all, fd), os.fstat(fd).st_size, name
-    return functools.partial(_seek_read, source), source.seek(0, 2), name
+        stat = os.fstat(fd)
+        return (functools.partial(_pread_all, fd), stat.st_size, name,
+                (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns))
+    return functools.partial(_seek_read, source), source.seek(0, 2), name, None
+
+
+class HeaderCache:
+    """Parsed headers of recently read payload files, for repeated partial reads.
+
+    A service answering one-point lookups reads the same chunk files again and
+    again; parsing and checking a header each time is a third of such a read.  An
+    entry is keyed by the file's identity (device, inode, size, mtime in ns) and the
+    chunk hash it was checked against, so a file replaced, rewritten or swapped is
+    parsed afresh; items are still checked against their own checksums on every
+    read.  Bounded: at most :attr:`max_entries` headers of up to
+    :attr:`max_header_bytes` each (larger ones are not kept).
+    """
+
+    max_entries = 64
+    max_header_bytes = 256 * 1024
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple, tuple] = {}
+
+    def get(self, key: tuple) -> tuple | None:
+        return self._entries.get(key)
+
+    def put(self, key: tuple, header: tuple, size: int) -> None:
+        if size > self.max_header_bytes:
+            return
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[key] = header
 
 
 class PayloadReader:
@@ -181,12 +215,21 @@ class PayloadReader:
     """
 
     def __init__(self, source: Any, chunk_hash: str, *, trusted: bool = True,
-                 name: str | None = None) -> None:
-        self._read_at, self._size, default_name = _byte_source(source)
+                 name: str | None = None, headers: HeaderCache | None = None) -> None:
+        self._read_at, self._size, default_name, identity = _byte_source(source)
         self.name = name or default_name
         self.chunk_hash = chunk_hash
         self.trusted = trusted
+        key = None if headers is None or identity is None else (*identity, chunk_hash)
+        cached = None if key is None else headers.get(key)
+        if cached is not None:
+            (self.whole, self.n_items, self.bitmap, self._table, self._data_start,
+             self._data_len) = cached
+            return
         self._read_header()
+        if key is not None:
+            headers.put(key, (self.whole, self.n_items, self.bitmap, self._table,
+                              self._data_start, self._data_len), self._data_start)
 
     def _corrupt(self, reason: str) -> CorruptPayloadError:
         return CorruptPayloadError(self.chunk_hash, self.name, reason)

@@ -23,14 +23,14 @@ import re
 import secrets
 import socket
 import time
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import xxhash
 
 from chunk_memo.errors import CorruptPayloadError
 from chunk_memo.payload import (
-    PayloadReader, assemble_items_payload, bitmap_from_flags, build_items_payload,
+    HeaderCache, PayloadReader, assemble_items_payload, bitmap_from_flags, build_items_payload,
     build_whole_payload, pack_value,
 )
 
@@ -100,6 +100,8 @@ class ChunkStore:
     def __init__(self, root: str | os.PathLike, *, durable: bool = False,
                  trusted: bool = True, allow_pickle: bool = True) -> None:
         self.root = Path(root)
+        self._root_text = str(self.root).rstrip("/") or ""
+        self._headers = HeaderCache()  # parsed headers of files read in part
         self.durable = durable
         self.trusted = trusted
         self.allow_pickle = allow_pickle
@@ -110,11 +112,19 @@ class ChunkStore:
     # ------------------------------------------------------------- locations
     def path(self, location: str) -> Path:
         """Absolute path of a stored ``location`` (which must stay inside the root)."""
-        parts = PurePosixPath(location).parts
-        if not parts or PurePosixPath(location).is_absolute() or ".." in parts or "\\" in location:
+        return Path(self._file_name(location))
+
+    def _file_name(self, location: str) -> str:
+        """:meth:`path` as a string: what the read path opens (a Path costs more).
+
+        String checks, not ``PurePosixPath``: this runs for every chunk read.
+        """
+        parts = location.split("/")
+        if (location[:1] in ("", "/") or ".." in parts or "\\" in location
+                or "\0" in location or not location.strip("/.")):
             raise ValueError(f"location {location!r} is not a relative path inside the root "
                              f"{str(self.root)!r}")
-        return self.root.joinpath(*parts)
+        return f"{self._root_text}/{location}"
 
     def _new_location(self, chunk_hash: str) -> str:
         unique = f"{time.time_ns():x}{secrets.token_hex(4)}"
@@ -309,8 +319,9 @@ class ChunkStore:
             reader = self._open_whole_file(location, chunk_hash, checksum)
             verify = checksum is None  # a matching file checksum covers every item
             return reader.whole_value(verify) if reader.whole else reader.items(None, verify)
-        with open(self.path(location), "rb", buffering=0) as file:
-            reader = PayloadReader(file, chunk_hash, trusted=self.trusted)
+        with open(self._file_name(location), "rb", buffering=0) as file:
+            reader = PayloadReader(file, chunk_hash, trusted=self.trusted,
+                                   headers=self._headers)
             if reader.whole:
                 raise ValueError(f"chunk {chunk_hash!r} in {location!r} is stored whole; "
                                  f"read it with positions=None")

@@ -127,6 +127,43 @@ def test_partial_read_reads_only_header_table_and_requested_items(store, monkeyp
     assert sorted(read_sizes) == sorted([24, header_and_table - 24, item_bytes, item_bytes])
 
 
+def test_repeated_partial_reads_reuse_the_parsed_header(store, monkeypatch):
+    items = [f"{i:04d}" * 256 for i in range(200)]
+    stored = store.write_items(HASH_A, items)
+    assert store.read(stored.location, HASH_A, positions=[5]) == [items[5]]
+    read_sizes = []
+    real_pread = os.pread
+    monkeypatch.setattr(os, "pread", lambda fd, size, offset: (
+        read_sizes.append(size), real_pread(fd, size, offset))[1])
+    assert store.read(stored.location, HASH_A, positions=[150, 3]) == [items[150], items[3]]
+    assert read_sizes == [len(items[0]) + 3] * 2  # the two items, no header
+
+
+@pytest.mark.parametrize("change", ["replaced", "swapped", "rewritten"])
+def test_a_changed_file_is_checked_again_after_a_cached_header(store, change):
+    a = store.write_items(HASH_A, points(100))
+    b = store.write_items(HASH_B, points(100))
+    assert store.read(b.location, HASH_B, positions=[1]) == [points(100)[1]]  # header kept
+    path = store.root / b.location
+    if change == "replaced":  # a valid file of the same chunk: read from its own header
+        values = [{"x": -p["x"], "i": p["i"]} for p in points(100)]
+        other = store.write_items(HASH_B, values)
+        os.replace(store.root / other.location, path)
+        assert store.read(b.location, HASH_B, positions=[1, 2]) == values[1:3]
+        return
+    if change == "swapped":  # another chunk's file in its place
+        os.replace(store.root / a.location, path)
+        match = f"holds chunk '{HASH_A}'"
+    else:  # same file, bytes changed in place (new mtime): the header is parsed again
+        data = bytearray(path.read_bytes())
+        data[30] ^= 0xFF
+        time.sleep(0.01)
+        path.write_bytes(bytes(data))
+        match = "header checksum mismatch"
+    with pytest.raises(CorruptPayloadError, match=match):
+        store.read(b.location, HASH_B, positions=[1])
+
+
 def test_absent_positions_are_a_key_error_naming_them(store):
     stored = store.write_items(HASH_A, [1, None, 3, None], [True, False, True, False])
     with pytest.raises(KeyError, match=r"\[1, 3\]"):

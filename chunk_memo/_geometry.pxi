@@ -172,11 +172,18 @@ cdef class Selection:
 
     @cython.boundscheck(False)
     @cython.wraparound(False)
-    def ordinals(self):
-        """``array('q')`` of the touched chunks' ordinals, ascending."""
+    def ordinals(self, start=0, stop=None):
+        """``array('q')`` of the ordinals of touched chunks ``start`` to ``stop``, ascending.
+
+        By default all of them; a range keeps memory bounded on huge grids.
+        """
         cdef Geometry g = self.geometry
         cdef Py_ssize_t i, n_axes = g.n_axes
-        cdef int64_t k, total = self.n_chunks, ordinal
+        cdef int64_t k, ordinal, rest
+        cdef int64_t first = max(0, min(<int64_t> start, <int64_t> self.n_chunks))
+        cdef int64_t last = self.n_chunks if stop is None else <int64_t> stop
+        last = max(first, min(last, <int64_t> self.n_chunks))
+        cdef int64_t total = last - first
         cdef int64_t[:] bins_i
         out = _array("q", bytes(8 * total))
         cdef int64_t[:] view = out
@@ -190,6 +197,12 @@ cdef class Selection:
                 counts[i] = len(kept[i])
                 bins_i = kept[i] if counts[i] else _array("q", [0])
                 bins[i] = &bins_i[0]
+            rest = first  # the mixed-radix digits of the first touched chunk
+            i = n_axes - 1
+            while i >= 0 and total:
+                counter[i] = rest % counts[i]
+                rest //= counts[i]
+                i -= 1
             for k in range(total):
                 ordinal = 0
                 for i in range(n_axes):

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from chunk_memo import discovery, identity
+from chunk_memo import discovery, identity, status
 from chunk_memo.grid import ChunkKey, Grid, normalize_axis_values
 from chunk_memo.leasing import DEFAULT_LEASE_TTL
 from chunk_memo.metadata import cache_record
@@ -101,7 +101,7 @@ class ChunkCache:
         self.selected_positions: dict[str, list[int]] = {}
         self._params: dict | None = None
         self._cache_hash: str | None = None
-        self._hasher: tuple | None = None  # (cache_hash it was built for, ChunkHasher)
+        self._params_hash: str | None = None
         self._registered: str | None = None
         self._storage_local = threading.local()
         if params is not None:
@@ -129,12 +129,19 @@ class ChunkCache:
         """Params without keys that name an axis: what enters the identity."""
         return identity.params_without_axes(self._params, self.grid.axis_order)
 
+    def _derived(self) -> dict:
+        """Values the grid derived for these params and version (shared by slices)."""
+        return self.grid.remember((self._params_hash, self.cache_version))
+
     @property
     def cache_hash(self) -> str:
         if self._cache_hash is None:
-            self._cache_hash = identity.cache_hash(
-                self.own_params, self.grid.axis_values, self.grid.chunk_spec,
-                self.cache_version, self.grid.axis_order)
+            derived = self._derived()
+            if "cache_hash" not in derived:
+                derived["cache_hash"] = identity.cache_hash(
+                    self.own_params, self.grid.axis_values, self.grid.chunk_spec,
+                    self.cache_version, self.grid.axis_order)
+            self._cache_hash = derived["cache_hash"]
         return self._cache_hash
 
     @property
@@ -149,8 +156,11 @@ class ChunkCache:
         for key in params:
             if not isinstance(key, str):
                 raise TypeError(f"param names must be strings, got {key!r}")
-        identity.value_hash(dict(params))  # unsupported values fail here, naming their type
+        # Unsupported values fail here, naming their type; the hash keys what this
+        # grid derives from these params (identity_key).
+        params_hash = identity.value_hash(dict(params))
         self._params = dict(params)
+        self._params_hash = params_hash
         self._cache_hash = None
         self.register()
 
@@ -201,10 +211,12 @@ class ChunkCache:
 
     def chunk_hasher(self):
         """The compiled batch hasher of this cache's grid, params and version."""
-        key = self.cache_hash
-        if self._hasher is None or self._hasher[0] != key:
-            self._hasher = (key, self.grid.chunk_hasher(self.own_params, self.cache_version))
-        return self._hasher[1]
+        derived = self._derived()
+        hasher = derived.get("chunk_hasher")
+        if hasher is None:
+            hasher = derived["chunk_hasher"] = self.grid.chunk_hasher(
+                self.own_params, self.cache_version)
+        return hasher
 
     def resolved_chunk_keys(self) -> list[ChunkKey]:
         """Chunk keys of this view: the enumerator's, or the grid's touched by the selection."""
@@ -279,35 +291,13 @@ class ChunkCache:
         return positions
 
     def cache_status(self, axis_indices: Mapping | None = None, **axes: Any) -> dict:
-        """Cached and missing chunks of this view (narrowed by values or indices)."""
+        """Cached and missing chunks of this view (narrowed by values or indices).
+
+        The four chunk lists are read-only sequences built as they are read
+        (``status.ChunkList``), so a status over millions of chunks stays small.
+        """
         view = self.slice(None, axis_indices, **axes) if (axis_indices or axes) else self
-        plan = Plan(view)
-        storage = self.storage()
-        index_of = {name: {identity.encode(v): i for i, v in enumerate(values)}
-                    for name, values in self.grid.axis_values.items()}
-        status = {
-            "cache_hash": self.cache_hash if self._params is not None else None,
-            "params": self.params,
-            "axis_values": view.selected_axis_values(),
-            "axis_order": list(self.axis_order),
-            "axis_chunk_maps": {
-                name: {v: i // self.grid.chunk_spec[name] for i, v in enumerate(values)}
-                for name, values in view.selected_axis_values().items()
-            },
-            "total_chunks": len(plan),
-            "cached_chunks": [], "cached_chunk_indices": [],
-            "missing_chunks": [], "missing_chunk_indices": [],
-        }
-        for batch in plan.batches():
-            present = storage.existing(c.chunk_hash for c in batch)
-            for chunk in batch:
-                key = plan.key_of(chunk)
-                kind = "cached" if chunk.chunk_hash in present else "missing"
-                status[f"{kind}_chunks"].append(key)
-                status[f"{kind}_chunk_indices"].append({
-                    axis: [index_of[axis].get(identity.encode(v)) for v in values]
-                    for axis, values in key})
-        return status
+        return status.cache_status(self, view)
 
     def selected_axis_values(self) -> dict[str, list]:
         return {name: ([values[p] for p in self.selected_positions[name]]
@@ -329,7 +319,6 @@ class ChunkCache:
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         del state["_storage_local"]  # connections stay in their process and thread
-        state["_hasher"] = None  # compiled; rebuilt on demand
         return state
 
     def __setstate__(self, state: dict) -> None:

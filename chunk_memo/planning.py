@@ -81,11 +81,10 @@ class Plan:
 
     def _grid_batches(self, size: int) -> Iterator[list[PlannedChunk]]:
         selection, geometry = self.selection, self.grid.geometry
-        ordinals = selection.ordinals()
         custom_hash = self.cache.chunk_hash_fn is not None
         hasher = None if custom_hash else self.cache.chunk_hasher()
-        for start in range(0, len(ordinals), size):
-            batch = ordinals[start:start + size]
+        for start in range(0, selection.n_chunks, size):
+            batch = selection.ordinals(start, start + size)
             hashes = (None if custom_hash else hasher.hexdigests(batch))
             chunks = []
             for i, ordinal in enumerate(batch):

@@ -159,3 +159,19 @@ def test_views_share_the_thread_storage_and_hasher_follows_identity(root):
     assert other.chunk_hasher().hexdigest(0) == other.chunk_hash(key) != cache.chunk_hash(key)
     cache.extend_axis_values({"s": [4]})
     assert cache.chunk_hasher().hexdigest(1) == cache.chunk_hash(cache.grid.chunk_key(1))
+
+
+def test_slices_share_what_the_grid_derived_for_their_identity(root):
+    cache = make(root)
+    same = cache.slice(PARAMS, strat="b")
+    other = cache.slice({**PARAMS, "alpha": -1}, strat="b")
+    assert same.chunk_hasher() is cache.chunk_hasher()
+    assert other.chunk_hasher() is not cache.chunk_hasher()
+    assert other.cache_hash != cache.cache_hash
+    for view in (same, other):  # what was shared is what a fresh computation gives
+        key = view.resolved_chunk_keys()[0]
+        assert view.chunk_hasher().hexdigest(view.grid.ordinal_of(key)) == view.chunk_hash(key)
+    before = cache.cache_hash
+    cache.extend_axis_values({"s": [4]})
+    assert cache.cache_hash != before
+    assert len(cache.chunk_hasher().hexdigests()) == cache.grid.n_chunks

@@ -69,6 +69,12 @@ def test_selection_matches_the_oracle(grid, rnd):
         assert selection.ordinal(k) == ordinal
         assert list(selection.positions(k)) == inside
     assert selection.n_points == sum(len(inside) for _, inside in expected)
+    # Ranges of the ordinals (how plans and statuses walk huge grids) are slices.
+    everything = [ordinal for ordinal, _ in expected]
+    start = rnd.randint(0, len(everything) + 1)
+    stop = rnd.randint(start, len(everything) + 2)
+    assert list(selection.ordinals(start, stop)) == everything[start:stop]
+    assert list(selection.ordinals(start)) == everything[start:]
 
 
 @settings(max_examples=60, deadline=None)

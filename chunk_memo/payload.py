@@ -171,15 +171,16 @@ class HeaderCache:
     entry is keyed by the file's identity (device, inode, size, mtime in ns) and the
     chunk hash it was checked against, so a file replaced, rewritten or swapped is
     parsed afresh; items are still checked against their own checksums on every
-    read.  Bounded: at most :attr:`max_entries` headers of up to
-    :attr:`max_header_bytes` each (larger ones are not kept).
+    read.  Bounded: headers of up to :attr:`max_header_bytes` each (larger ones are
+    not kept), :attr:`max_total_bytes` in all; when full it starts over empty.
     """
 
-    max_entries = 64
-    max_header_bytes = 256 * 1024
+    max_header_bytes = 1 << 20
+    max_total_bytes = 16 << 20
 
     def __init__(self) -> None:
         self._entries: dict[tuple, tuple] = {}
+        self._total = 0
 
     def get(self, key: tuple) -> tuple | None:
         return self._entries.get(key)
@@ -187,9 +188,11 @@ class HeaderCache:
     def put(self, key: tuple, header: tuple, size: int) -> None:
         if size > self.max_header_bytes:
             return
-        if len(self._entries) >= self.max_entries:
+        if self._total + size > self.max_total_bytes:
             self._entries.clear()
+            self._total = 0
         self._entries[key] = header
+        self._total += size
 
 
 class PayloadReader:

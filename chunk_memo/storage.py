@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from chunk_memo.catalog import Catalog, ChunkRow
+from chunk_memo.catalog.engine import disposals
 from chunk_memo.errors import CorruptChunkWarning, CorruptPayloadError
 from chunk_memo.payload import flags_from_bitmap
 from chunk_memo.store import ChunkStore, StoredPayload
@@ -28,8 +29,30 @@ CATALOG_URL_VARIABLE = "CHUNK_MEMO_CATALOG_URL"
 
 def open_root_catalog(root: str | os.PathLike, catalog_url: str | None = None) -> Catalog:
     """The catalog of ``root``: ``catalog_url``, else ``$CHUNK_MEMO_CATALOG_URL``, else
-    SQLite at ``<root>/catalog.sqlite``."""
-    return Catalog(root, catalog_url or os.environ.get(CATALOG_URL_VARIABLE) or None)
+    SQLite at ``<root>/catalog.sqlite``.
+
+    Opened once per process and kept (a :class:`Catalog` holds no connection and no
+    mutable state): opening checks the schema and finds the root's id, ~1 ms of
+    transactions that a service building a cache per request, or ``auto_load``
+    asking several questions, would otherwise pay each time.  Reopened after
+    :func:`~chunk_memo.catalog.dispose_engine` of its URL.
+    """
+    url = catalog_url or os.environ.get(CATALOG_URL_VARIABLE) or None
+    path = os.path.abspath(os.fspath(root))
+    key = (path, url, os.getpid())
+    held = _open_catalogs.get(key)
+    if held is not None and held[0] == disposals(held[1].url):
+        return held[1]
+    catalog = Catalog(path, url)
+    if len(_open_catalogs) >= MAX_OPEN_CATALOGS:
+        _open_catalogs.clear()
+    _open_catalogs[key] = (disposals(catalog.url), catalog)
+    return catalog
+
+
+#: Catalogs kept open by open_root_catalog: (root, url, pid) -> (disposals, catalog).
+_open_catalogs: dict[tuple, tuple[int, Catalog]] = {}
+MAX_OPEN_CATALOGS = 256
 
 
 FLUSH_ROWS = 256

@@ -140,3 +140,16 @@ def test_untrusted_storage_refuses_pickled_payloads(tmp_path):
     ChunkStorage(tmp_path).save(chunk_hash(7), Custom(), n_points=1)
     with pytest.raises(UntrustedPayloadError, match="trusted=False"):
         ChunkStorage(tmp_path, trusted=False).load(chunk_hash(7))
+
+
+def test_a_root_catalog_is_opened_once_per_process(tmp_path):
+    from chunk_memo.catalog import dispose_engine
+    from chunk_memo.storage import open_root_catalog
+
+    first = open_root_catalog(tmp_path / "r")
+    assert open_root_catalog(tmp_path / "r") is first
+    assert open_root_catalog(str(tmp_path / "r")) is first
+    assert open_root_catalog(tmp_path / "other") is not first
+    dispose_engine(first.url)  # e.g. the file was deleted: everything is rebuilt
+    again = open_root_catalog(tmp_path / "r")
+    assert again is not first and again.existing_chunks(["ab" * 16]) == set()

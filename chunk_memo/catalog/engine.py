@@ -47,6 +47,9 @@ _inherited_connections: list[object] = []
 # read_statement.  At most this many are kept per URL; more are closed after use.
 _read_connections: dict[tuple[str, int], list | None] = {}
 MAX_IDLE_READ_CONNECTIONS = 8
+# How many times each URL's engine was disposed: objects built on an engine (open
+# catalogs) compare it to know they must be rebuilt.
+_disposals: dict[str, int] = {}
 
 
 def default_url(root: str | os.PathLike) -> str:
@@ -84,6 +87,11 @@ def get_engine(url: str | URL) -> Engine:
             engine = _create_engine(key[0])
             _engines[key] = engine
     return engine
+
+
+def disposals(url: str) -> int:
+    """How many times :func:`dispose_engine` was called for ``url`` in this process."""
+    return _disposals.get(url, 0)
 
 
 def url_string(url: str | URL) -> str:
@@ -129,6 +137,7 @@ def dispose_engine(url: str | URL) -> None:
     with _engines_lock:
         engine = _engines.pop(key, None)
         idle = _read_connections.pop(key, None) or []
+        _disposals[key[0]] = _disposals.get(key[0], 0) + 1
     for connection in idle:  # one in use now is closed when it is dropped
         connection.close()
     if engine is not None:

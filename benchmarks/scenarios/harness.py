@@ -1,13 +1,16 @@
 """What every scenario script shares: its command line, the timed phase, one JSON line.
 
-A scenario is a function ``scenario(impl, root, measure) -> dict``.  It builds what
-it needs under ``root`` (an empty directory), wraps exactly one phase in
+A scenario is a function ``scenario(impl, root, measure, size) -> dict``.  It builds
+what it needs under ``root`` (an empty directory) for a grid of ``size`` (what size
+counts, points, chunks or caches, is the script's to say), wraps exactly one phase in
 ``with measure:`` and returns its measurements; :func:`main` adds which library ran,
 the seconds of the measured phase and the process's peak RSS, and prints the result
-as one JSON line on stdout.  ``compare.py`` starts one fresh process per scenario,
-implementation and repetition; a script can also be run by hand::
+as one JSON line on stdout.  A library that has nothing to measure raises
+:class:`~adapters.NotAvailable`, printed as ``{"n/a": reason}``.  ``compare.py``
+starts one fresh process per scenario, size, implementation and repetition; a script
+can also be run by hand::
 
-    python benchmarks/scenarios/cold.py --impl ours
+    python benchmarks/scenarios/cold.py --impl ours --size 500000
     python benchmarks/scenarios/cold.py --impl ours --profile /tmp/cold.pstats
 """
 
@@ -24,7 +27,7 @@ import zlib
 from pathlib import Path
 from typing import Callable, TypeVar
 
-from adapters import IMPLEMENTATIONS, Implementation
+from adapters import IMPLEMENTATIONS, Implementation, NotAvailable
 
 T = TypeVar("T")
 
@@ -70,11 +73,14 @@ def _peak_rss_kib() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def main(scenario: Callable[[Implementation, Path, Measure], dict]) -> None:
+def main(scenario: Callable[[Implementation, Path, Measure, int], dict], default_size: int,
+         ) -> None:
     parser = argparse.ArgumentParser(description=sys.modules["__main__"].__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--impl", choices=sorted(IMPLEMENTATIONS), required=True,
-                        help="which library this process measures (ours or chunk-memo 0.1.5)")
+                        help="which library this process measures")
+    parser.add_argument("--size", type=int, default=default_size,
+                        help=f"grid size, as the description says (default {default_size:,})")
     parser.add_argument("--root", type=Path,
                         help="an empty directory for the cache (default: a new temporary one)")
     parser.add_argument("--profile", metavar="FILE",
@@ -84,18 +90,23 @@ def main(scenario: Callable[[Implementation, Path, Measure], dict]) -> None:
     impl = IMPLEMENTATIONS[args.impl]()  # imports the library
     rss_after_import = _peak_rss_kib()
     measure = Measure(args.profile)
-    if args.root is None:
-        with tempfile.TemporaryDirectory(prefix="chunk-memo-bench-") as tmp:
-            result = scenario(impl, Path(tmp), measure)
-    else:
-        if args.root.exists() and any(args.root.iterdir()):
-            parser.error(f"--root {args.root} is not empty; give a new or empty directory")
-        args.root.mkdir(parents=True, exist_ok=True)
-        result = scenario(impl, args.root, measure)
+    try:
+        if args.root is None:
+            with tempfile.TemporaryDirectory(prefix="chunk-memo-bench-") as tmp:
+                result = scenario(impl, Path(tmp), measure, args.size)
+        else:
+            if args.root.exists() and any(args.root.iterdir()):
+                parser.error(f"--root {args.root} is not empty; give a new or empty directory")
+            args.root.mkdir(parents=True, exist_ok=True)
+            result = scenario(impl, args.root, measure, args.size)
+    except NotAvailable as reason:
+        print(json.dumps({**impl.describe(), "size": args.size, "n/a": str(reason)}))
+        return
     if measure.seconds is None:
         raise RuntimeError(f"{scenario.__name__} never entered its measured phase")
     line = {
         **impl.describe(),
+        "size": args.size,
         "seconds": measure.seconds,
         **result,
         "rss_after_import_kib": rss_after_import,

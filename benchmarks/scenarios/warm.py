@@ -1,23 +1,25 @@
 """Warm run: time per point of a run that finds every chunk already stored.
 
-The grid of the cold scenario (50,000 points in 500 chunks) is stored by a first,
-unmeasured run.  A new cache object over the same root then runs again, as a
-re-run of a script would; that second run is measured (cache construction is not).
+The grid of the cold scenario (--size N points, default 50,000, 100 per chunk) is
+stored by a first, unmeasured run.  A new cache object over the same root then runs
+again, as a re-run of a script would; that second run is measured (building the
+cache object is not: setup_s).
 """
 
-from cold import AXIS_VALUES, CHUNK_SPEC, PARAMS, POINTS
+from cold import CHUNK_SPEC, PARAMS, grid
 from harness import fingerprint, main, timed
 
 
-def warm(impl, root, measure):
-    impl.run(impl.make_cache(root, AXIS_VALUES, CHUNK_SPEC, PARAMS))
+def warm(impl, root, measure, points):
+    axis_values = grid(points)
+    impl.run(impl.make_cache(root, axis_values, CHUNK_SPEC, PARAMS))
     impl.points_computed = 0
-    cache, setup = timed(lambda: impl.make_cache(root, AXIS_VALUES, CHUNK_SPEC, PARAMS))
+    cache, setup = timed(lambda: impl.make_cache(root, axis_values, CHUNK_SPEC, PARAMS))
     with measure:
         output, diag = impl.run(cache)
     return {
-        "metric": measure.seconds / POINTS * 1e6,
-        "points": POINTS,
+        "metric": measure.seconds / points * 1e6,
+        "points": points,
         "setup_s": setup,
         "exec_points": impl.points_computed,
         "executed_chunks": diag.executed_chunks,
@@ -27,4 +29,4 @@ def warm(impl, root, measure):
 
 
 if __name__ == "__main__":
-    main(warm)
+    main(warm, 50_000)

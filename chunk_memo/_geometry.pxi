@@ -85,6 +85,18 @@ cdef class Geometry:
         start = b * self.bin_sizes[axis]
         return start, min(start + self.bin_sizes[axis], self.sizes[axis])
 
+    def chunk_size(self, int64_t ordinal):
+        """Number of points in chunk ``ordinal`` (the product of :meth:`chunk_shape`)."""
+        self.check_ordinal(ordinal)
+        cdef Py_ssize_t i
+        cdef int64_t rest = ordinal, b, start, size = 1
+        for i in range(self.n_axes - 1, -1, -1):
+            b = rest % self.n_bins[i]
+            rest //= self.n_bins[i]
+            start = b * self.bin_sizes[i]
+            size *= min(start + self.bin_sizes[i], self.sizes[i]) - start
+        return size
+
     def chunk_shape(self, int64_t ordinal):
         """Per-axis number of values in chunk ``ordinal`` (the last bin may be short)."""
         return tuple(stop - start for start, stop in

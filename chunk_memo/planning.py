@@ -88,7 +88,7 @@ class Plan:
             hashes = (None if custom_hash else hasher.hexdigests(batch))
             chunks = []
             for i, ordinal in enumerate(batch):
-                n_points = math.prod(geometry.chunk_shape(ordinal))
+                n_points = geometry.chunk_size(ordinal)
                 positions = selection.positions(start + i)
                 chunk = PlannedChunk(
                     chunk_hash="" if custom_hash else hashes[i], n_points=n_points,

@@ -46,6 +46,7 @@ def test_chunk_keys_and_ordinals_match_the_oracle(grid):
         assert grid.ordinal_of(key) == ordinal
         assert grid.geometry.ordinal(grid.geometry.bin_indices(ordinal)) == ordinal
         assert grid.geometry.chunk_shape(ordinal) == tuple(len(v) for _, v in key)
+        assert grid.geometry.chunk_size(ordinal) == len(oracle_points(key))
 
 
 @settings(max_examples=150, deadline=None)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from chunk_memo.catalog import Catalog, ChunkRow
-from chunk_memo.catalog.engine import disposals
+from chunk_memo.catalog.engine import check_database_file, disposals
 from chunk_memo.errors import CorruptChunkWarning, CorruptPayloadError
 from chunk_memo.payload import flags_from_bitmap
 from chunk_memo.store import ChunkStore, StoredPayload
@@ -35,14 +35,17 @@ def open_root_catalog(root: str | os.PathLike, catalog_url: str | None = None) -
     mutable state): opening checks the schema and finds the root's id, ~1 ms of
     transactions that a service building a cache per request, or ``auto_load``
     asking several questions, would otherwise pay each time.  Reopened after
-    :func:`~chunk_memo.catalog.dispose_engine` of its URL.
+    :func:`~chunk_memo.catalog.dispose_engine` of its URL, or when its SQLite file
+    was deleted (a root removed and used again in the same process).
     """
     url = catalog_url or os.environ.get(CATALOG_URL_VARIABLE) or None
     path = os.path.abspath(os.fspath(root))
     key = (path, url, os.getpid())
     held = _open_catalogs.get(key)
-    if held is not None and held[0] == disposals(held[1].url):
-        return held[1]
+    if held is not None:
+        check_database_file(held[1].url)  # deleted with its root: reopened below
+        if held[0] == disposals(held[1].url):
+            return held[1]
     catalog = Catalog(path, url)
     if len(_open_catalogs) >= MAX_OPEN_CATALOGS:
         _open_catalogs.clear()

@@ -188,3 +188,23 @@ def test_files_follow_the_umask_and_are_never_world_writable(root):
     for path in root.rglob("*"):
         mode = stat.S_IMODE(path.stat().st_mode)
         assert not mode & stat.S_IWOTH, f"{path} is world-writable ({oct(mode)})"
+
+
+def test_a_root_removed_and_used_again_in_one_process_gets_a_new_catalog(root):
+    import shutil
+    import subprocess
+    import sys
+
+    output, _ = run(make(root), exec_fn)
+    shutil.rmtree(root)  # as in a notebook: start over, same process
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CorruptChunkWarning)  # nothing stale is looked up
+        again, diag = run(make(root), exec_fn)
+    assert again == output and diag.executed_chunks == diag.total_chunks
+    assert (root / "catalog.sqlite").exists()
+    # What was stored after the removal is there for the next process.
+    script = ("import sys; sys.path.insert(0, sys.argv[2]); from test_reliability import *; "
+              "from pathlib import Path; print(run(make(Path(sys.argv[1])), exec_fn)[1].hit)")
+    child = subprocess.run([sys.executable, "-c", script, str(root), os.path.dirname(__file__)],
+                           capture_output=True, text=True, timeout=120)
+    assert child.stdout.strip() == "True", child.stderr

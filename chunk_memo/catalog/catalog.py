@@ -20,10 +20,12 @@ from .caches import CacheQueries
 from .chunk_index import ChunkIndex
 from .dialects import backend_for
 from .engine import (
+    check_database_file,
     default_url,
     display_url,
     get_engine,
     read_statement,
+    remember_database_file,
     run_transaction,
     url_string,
 )
@@ -81,6 +83,7 @@ class Catalog(CacheQueries, ChunkIndex, Leases, Maintenance):
         self.root = Path(os.path.abspath(os.fspath(root)))
         self.url = url_string(url) if url is not None else default_url(self.root)
         self._display_url = display_url(self.url)
+        check_database_file(self.url)  # a deleted catalog file is created anew
         engine = get_engine(self.url)
         # Imported on use, not with the package: `python -m chunk_memo.catalog.migrate`
         # must find that module not imported yet (runpy warns otherwise).
@@ -91,6 +94,7 @@ class Catalog(CacheQueries, ChunkIndex, Leases, Maintenance):
         self._backend = backend_for(engine.dialect.name)
         self.root_key = _root_key(self.root, self.url)
         self._root_id = self._root_id_of(self.root_key)
+        remember_database_file(self.url)
 
     def __repr__(self) -> str:
         return f"Catalog(root={str(self.root)!r}, url={self._display_url!r})"

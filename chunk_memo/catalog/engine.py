@@ -47,6 +47,8 @@ _inherited_connections: list[object] = []
 # read_statement.  At most this many are kept per URL; more are closed after use.
 _read_connections: dict[tuple[str, int], list | None] = {}
 MAX_IDLE_READ_CONNECTIONS = 8
+# SQLite files as this process first saw them, per (url, pid): (path, (dev, inode)).
+_database_files: dict[tuple[str, int], tuple[str, tuple | None]] = {}
 # How many times each URL's engine was disposed: objects built on an engine (open
 # catalogs) compare it to know they must be rebuilt.
 _disposals: dict[str, int] = {}
@@ -87,6 +89,43 @@ def get_engine(url: str | URL) -> Engine:
             engine = _create_engine(key[0])
             _engines[key] = engine
     return engine
+
+
+def remember_database_file(url: str) -> None:
+    """Note which file a SQLite ``url`` names now (see :func:`check_database_file`)."""
+    path = _sqlite_file(url)
+    if path is not None:
+        _database_files[(url, os.getpid())] = (path, _file_identity(path))
+
+
+def check_database_file(url: str) -> None:
+    """Dispose this process's engine for ``url`` if its SQLite file was deleted or replaced.
+
+    Pooled and idle connections keep a deleted file open: without this, a process
+    that removed a root (``rm -rf`` in a notebook) and used it again would write its
+    catalog into the deleted file, lost when the process ends, and never create the
+    new one.
+    """
+    known = _database_files.get((url, os.getpid()))
+    if known is not None and _file_identity(known[0]) != known[1]:
+        dispose_engine(url)
+
+
+def _sqlite_file(url: str) -> str | None:
+    parsed = make_url(url)
+    database = parsed.database
+    if not parsed.drivername.startswith("sqlite") or not database or (
+            database == ":memory:" or database.startswith("file:")):
+        return None
+    return os.path.abspath(database)
+
+
+def _file_identity(path: str) -> tuple | None:
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return stat.st_dev, stat.st_ino
 
 
 def disposals(url: str) -> int:
@@ -137,6 +176,7 @@ def dispose_engine(url: str | URL) -> None:
     with _engines_lock:
         engine = _engines.pop(key, None)
         idle = _read_connections.pop(key, None) or []
+        _database_files.pop(key, None)
         _disposals[key[0]] = _disposals.get(key[0], 0) + 1
     for connection in idle:  # one in use now is closed when it is dropped
         connection.close()

@@ -130,7 +130,8 @@ cdef class Selection:
 
     cdef readonly Geometry geometry
     cdef readonly tuple axis_bins      # per axis: array('q') of touched bins
-    cdef readonly tuple axis_offsets   # per axis: list of array('q'), one per touched bin
+    cdef readonly tuple axis_offsets   # per axis: list of array('q') per touched bin, or
+                                       # None for a whole axis (offsets 0 .. bin length)
     cdef readonly object n_chunks
     cdef readonly object n_points
 
@@ -145,8 +146,12 @@ cdef class Selection:
         for i in range(geometry.n_axes):
             size = geometry.sizes[i]
             bin_size = geometry.bin_sizes[i]
-            if positions[i] is None:
-                chosen = range(size)
+            if positions[i] is None:  # the whole axis: every bin, offsets implied
+                bins_per_axis.append(_array("q", range(geometry.n_bins[i])))
+                offsets_per_axis.append(None)
+                n_chunks *= geometry.n_bins[i]
+                n_points *= size
+                continue
             else:
                 chosen = sorted(set(positions[i]))
                 if chosen and (chosen[0] < 0 or chosen[-1] >= size):
@@ -257,7 +262,10 @@ cdef class Selection:
             start = b * g.bin_sizes[i]
             stop = min(start + g.bin_sizes[i], g.sizes[i])
             lengths.append(stop - start)
-            chosen.append(self.axis_offsets[i][touched[i]])
+            if self.axis_offsets[i] is None:
+                chosen.append(range(stop - start))
+            else:
+                chosen.append(self.axis_offsets[i][touched[i]])
             total *= len(chosen[i])
         out = _array("q", bytes(8 * total))
         cdef int64_t[:] view = out

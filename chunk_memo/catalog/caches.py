@@ -7,6 +7,7 @@ which provides the transactions (``_read``, ``_write``), the prebuilt statements
 
 from __future__ import annotations
 
+import itertools
 import time
 from functools import partial
 from typing import Iterable, Mapping, Optional
@@ -261,6 +262,10 @@ class CacheQueries:
 
     # -- chunks -----------------------------------------------------------------
 
+#: Axis value rows per executemany when registering a cache.
+AXIS_VALUE_BATCH = 10_000
+
+
 def _insert_axes_and_params(connection: Connection, sql, cache_id: int,
                             record: CacheRecord) -> None:
     if record.axes:
@@ -270,12 +275,13 @@ def _insert_axes_and_params(connection: Connection, sql, cache_id: int,
             for position, (axis, values) in enumerate(record.axes)])
         # Axes of 10^4-10^5 values: straight to the driver (SQLAlchemy's per-row
         # parameter processing was two thirds of registering such a cache).
-        rows = [(cache_id, axis, position, value_hash, value)
+        # In batches, so that a 10^5-value axis never exists as one list of rows.
+        statement = sql.insert_axis_value
+        rows = ((cache_id, axis, position, value_hash, value)
                 for axis, values in record.axes
-                for position, (value_hash, value) in enumerate(values)]
-        if rows:
-            statement = sql.insert_axis_value
-            connection.exec_driver_sql(statement.sql, statement.parameters(rows))
+                for position, (value_hash, value) in enumerate(values))
+        while batch := list(itertools.islice(rows, AXIS_VALUE_BATCH)):
+            connection.exec_driver_sql(statement.sql, statement.parameters(batch))
     if record.params:
         connection.execute(sql.insert_param, [
             {"cache_id": cache_id, "key": key, "value_hash": value_hash}

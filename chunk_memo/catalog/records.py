@@ -201,7 +201,9 @@ def _normalized_values(axis: str, values) -> AxisValues:
         if value_hash in seen:
             raise ValueError(f"axis {axis!r} holds value hash {value_hash!r} twice")
         seen.add(value_hash)
-        normalized.append((value_hash, bytes(blob)))
+        # The caller's pair as it is when already (str, bytes): no copy per value.
+        normalized.append(entry if type(entry) is tuple and type(blob) is bytes
+                          else (value_hash, bytes(blob)))
     return tuple(normalized)
 
 

@@ -58,11 +58,21 @@ def flip(path, offset):
 def test_write_items_returns_what_the_catalog_records(store):
     stored = store.write_items(HASH_A, points(5))
     path = store.root / stored.location
-    assert re.fullmatch(rf"chunks/a1/b2/{HASH_A}\.[0-9a-f]+\.cmp", stored.location)
+    assert re.fullmatch(rf"chunks/a1/{HASH_A}\.[0-9a-f]+\.cmp", stored.location)
     assert stored == StoredPayload(stored.location, path.stat().st_size,
                                    xxhash.xxh3_128_hexdigest(path.read_bytes()), 5, None, False)
     with pytest.raises(AttributeError):
         stored.size = 1  # frozen
+
+
+def test_a_folder_removed_since_the_last_write_is_made_again(store):
+    import shutil
+
+    first = store.write_items(HASH_A, points(3))
+    shutil.rmtree(store.root / "chunks")  # e.g. prune removed it once empty
+    again = store.write_items(HASH_A, points(3))
+    assert store.read(again.location, HASH_A) == points(3)
+    assert again.location != first.location
 
 
 def test_every_write_gets_a_new_file(store):

@@ -41,6 +41,7 @@ import pathlib
 import pickle
 import struct
 import sys
+import threading
 from typing import Any
 
 import msgpack
@@ -83,8 +84,29 @@ def pack_value(obj: Any, allow_pickle: bool = True) -> bytes:
     >>> unpack_value(pack_value({(1, 2): {3j}}))
     {(1, 2): {3j}}
     """
-    return msgpack.packb(obj, default=_DEFAULT_HOOKS[bool(allow_pickle)],
-                         use_bin_type=True, strict_types=True)
+    try:
+        idle = _packers.idle
+    except AttributeError:
+        idle = _packers.idle = {}
+    key = bool(allow_pickle)
+    # Taken while in use: an extension encoder packing an inner value (a tuple's
+    # items, say) gets a packer of its own instead of writing into this one.
+    packer = idle.pop(key, None)
+    if packer is None:
+        packer = msgpack.Packer(default=_DEFAULT_HOOKS[key], use_bin_type=True,
+                                strict_types=True)
+    try:
+        return packer.pack(obj)
+    finally:
+        idle[key] = packer
+
+
+# An idle msgpack Packer per thread and pickle setting, reused: msgpack.packb builds
+# a Packer per value, a garbage-collected object, and at 10^5-10^6 values per run
+# the collections it triggered were a third of a cold run's overhead (measured:
+# 4.4 vs 2.4 us/point at 500,000 points with the collector off).  A Packer resets
+# its buffer after each value, and after a value that fails to pack.
+_packers = threading.local()
 
 
 def unpack_value(data: bytes, trusted: bool = True) -> Any:

@@ -278,3 +278,32 @@ def test_items_payload_round_trip(items_and_flags):
     assert reader.present_positions() == kept
     assert_same(reader.items(), [items[i] for i in kept])
     assert_same(reader.items(kept[::-1]), [items[i] for i in kept[::-1]])
+
+
+def test_reused_packers_survive_nesting_failures_and_threads():
+    import threading
+
+    from chunk_memo.codec import pack_value, unpack_value
+
+    nested = {(1, (2, 3)): [frozenset({1}), (4, {5j})], "x": (1.5, None)}
+    assert unpack_value(pack_value(nested)) == nested  # ext encoders pack inner values
+    with pytest.raises(TypeError):
+        pack_value([1, 2, object()], allow_pickle=False)
+    # Nothing of the failed value is left in the packer the next value uses.
+    assert pack_value([7, 8], allow_pickle=False) == msgpack.packb([7, 8], use_bin_type=True)
+    errors = []
+
+    def pack_many(seed):
+        try:
+            for i in range(2000):
+                value = [seed, i, (seed, str(i))]
+                assert unpack_value(pack_value(value)) == value
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=pack_many, args=(seed,)) for seed in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors[:3]

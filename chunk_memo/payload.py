@@ -41,8 +41,8 @@ from typing import Any, BinaryIO, Iterable, Sequence
 
 import xxhash
 
-from chunk_memo.codec import pack_value, unpack_value
-from chunk_memo.errors import CorruptPayloadError
+from chunk_memo.codec import pack_value, unpack_value, unpack_values
+from chunk_memo.errors import CorruptPayloadError, UntrustedPayloadError
 
 __all__ = [
     "FORMAT_VERSION", "MAGIC", "MODE_ITEMS", "MODE_WHOLE",
@@ -327,6 +327,16 @@ class PayloadReader:
             return [unpack_value(self.raw_item(p, True), self.trusted) for p in wanted]
         # The caller checked the whole file: read the data region once, decode in one pass.
         data = self._read(self._data_start, self._data_len, "data region")
+        if positions is None:
+            # Every stored item, in order: the data region is exactly their values back
+            # to back (the writer lays them out so, and the file checksum vouches for
+            # it), so one unpacker pass decodes them without a table entry per item.
+            try:
+                return unpack_values(data, len(wanted), self.trusted)
+            except UntrustedPayloadError:
+                raise
+            except ValueError as error:
+                raise self._corrupt(f"data region: {error}") from None
         table = list(_ENTRY.iter_unpack(self._table))
         out = []
         for p in wanted:

@@ -307,3 +307,19 @@ def test_reused_packers_survive_nesting_failures_and_threads():
     for thread in threads:
         thread.join()
     assert not errors, errors[:3]
+
+
+def test_a_verified_whole_read_decodes_the_data_region_in_one_pass():
+    from chunk_memo.codec import pack_value
+    from chunk_memo.payload import PayloadReader, assemble_items_payload, build_items_payload
+
+    values = [{"i": i, "t": (i, "x")} for i in range(50)]
+    present = [i % 3 != 0 for i in range(50)]
+    data = build_items_payload("ab" * 16, values, present)
+    wanted = [v for v, flag in zip(values, present) if flag]
+    assert PayloadReader(data, "ab" * 16).items(None, verify=False) == wanted
+    assert PayloadReader(data, "ab" * 16).items(None, verify=True) == wanted
+    # A data region that does not hold exactly the table's items is corrupt, not misread.
+    short = assemble_items_payload("ab" * 16, [pack_value(1), pack_value(2)[:0] + b"\xc1"])
+    with pytest.raises(CorruptPayloadError, match="data region"):
+        PayloadReader(short, "ab" * 16).items(None, verify=False)

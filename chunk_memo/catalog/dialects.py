@@ -141,9 +141,14 @@ class Backend:
         """Statement that folds the write-ahead log back into the database, if any."""
         return None
 
+    def database_file(self, url: URL) -> Path | None:
+        """The database file, when the database is a local file."""
+        return None
+
     def database_folder(self, url: URL) -> Path | None:
         """The folder holding the database file, when the database is a local file."""
-        return None
+        path = self.database_file(url)
+        return None if path is None else path.parent
 
 
 class SQLiteBackend(Backend):
@@ -223,11 +228,11 @@ class SQLiteBackend(Backend):
                 f"first {tuple(broken[0])}; it was rolled back"
             )
 
-    def database_folder(self, url: URL) -> Path | None:
+    def database_file(self, url: URL) -> Path | None:
         database = url.database
         if not database or database == ":memory:" or database.startswith("file:"):
             return None
-        return Path(os.path.abspath(database)).parent
+        return Path(os.path.abspath(database))
 
 
 def _sqlite_on_connect(dbapi_connection, connection_record) -> None:

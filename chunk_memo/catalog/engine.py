@@ -93,9 +93,9 @@ def get_engine(url: str | URL) -> Engine:
 
 def remember_database_file(url: str) -> None:
     """Note which file a SQLite ``url`` names now (see :func:`check_database_file`)."""
-    path = _sqlite_file(url)
+    path = backend_for(url).database_file(make_url(url))
     if path is not None:
-        _database_files[(url, os.getpid())] = (path, _file_identity(path))
+        _database_files[(url, os.getpid())] = (str(path), _file_identity(str(path)))
 
 
 def check_database_file(url: str) -> None:
@@ -109,15 +109,6 @@ def check_database_file(url: str) -> None:
     known = _database_files.get((url, os.getpid()))
     if known is not None and _file_identity(known[0]) != known[1]:
         dispose_engine(url)
-
-
-def _sqlite_file(url: str) -> str | None:
-    parsed = make_url(url)
-    database = parsed.database
-    if not parsed.drivername.startswith("sqlite") or not database or (
-            database == ":memory:" or database.startswith("file:")):
-        return None
-    return os.path.abspath(database)
 
 
 def _file_identity(path: str) -> tuple | None:
